@@ -1,0 +1,329 @@
+"""Peer-list filters: turn inventory groups and hostvars into addresses and peers.
+
+Every filter takes the group's host names and ``hostvars`` and returns sorted,
+de-duplicated output, so re-rendering a file from the same inventory gives the
+same bytes.
+
+Address resolution, per host: the variable named by ``address_var`` (default
+``stack_address``), else ``ansible_host``, else ``inventory_hostname``. An
+Alertmanager instance may carry its own ``address``. IPv6 addresses are bracketed
+whenever a port is appended.
+
+Filters
+-------
+``host_address``
+    ``hostname | host_address(hostvars)`` -> the address of one host.
+``join_host_port``
+    ``address | join_host_port(port)`` -> ``'10.0.0.1:9090'``, ``'[fd00::1]:9090'``.
+``split_host_port``
+    ``'host:port' | split_host_port`` -> ``{'host': ..., 'port': ...}``; a clear
+    error for a malformed value.
+``host_ports``
+    ``groups['grafana'] | host_ports(hostvars, 3000)`` -> sorted ``address:port``
+    list (nginx upstream servers, scrape targets, Grafana ``ha_peers``).
+    ``port_var`` names a per-host variable that overrides the port; ``exclude``
+    leaves one host out (a member's own entry in a peer list).
+``alertmanager_instances``
+    ``groups['alertmanager'] | alertmanager_instances(hostvars)`` -> one dict per
+    instance: ``host, name, peer_name, address, web_port, cluster_port, web,
+    cluster``. A host lists its instances in ``alertmanager_instances``
+    (``[{name, web_port, cluster_port, address}]``); without it, one instance on
+    the default ports.
+``alertmanager_peers``
+    ``instances | alertmanager_peers(inventory_hostname, name)`` -> the
+    ``--cluster.peer`` list of that instance: the cluster address of every other
+    instance.
+``alertmanager_advertise_address``
+    ``instances | alertmanager_advertise_address(inventory_hostname, name)`` ->
+    ``ip:cluster_port``; an error when only a host name is known, since
+    Alertmanager does not accept names there.
+``alertmanager_targets``
+    ``instances | alertmanager_targets`` -> the web address of every instance, for
+    Prometheus' ``alerting.alertmanagers`` (never a load balancer).
+``prometheus_shards``
+    ``groups['prometheus'] | prometheus_shards(hostvars, min_replicas=2)`` ->
+    ``{shard: [hosts]}``, checking that shard indices run 0..N-1 without gaps
+    and that every shard has enough replicas.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # pragma: no cover - benchmarks without Ansible
+    class AnsibleFilterError(Exception):
+        """Stand-in used when Ansible is not importable (benchmarks only)."""
+
+
+DEFAULT_ADDRESS_VAR = "stack_address"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+
+
+def _vars_of(filter_name, hostvars, host):
+    try:
+        found = hostvars[host]
+    except (KeyError, TypeError):
+        raise AnsibleFilterError(f"{filter_name}: host {host!r} is not in the inventory") from None
+    return found
+
+
+def _hosts(filter_name, hosts, what="group"):
+    if isinstance(hosts, str) or not hasattr(hosts, "__iter__"):
+        raise AnsibleFilterError(
+            f"{filter_name}: expected a list of inventory host names (e.g. groups['{what}']), got {hosts!r}"
+        )
+    hosts = list(hosts)
+    if not hosts:
+        raise AnsibleFilterError(
+            f"{filter_name}: the {what} group is empty; add at least one host to it in the inventory"
+        )
+    return sorted(set(hosts))
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _clean_address(filter_name, host, value, source):
+    if not isinstance(value, str) or not value.strip():
+        raise AnsibleFilterError(
+            f"{filter_name}: host {host!r} has no usable address ({source} is {value!r}); "
+            f"set {DEFAULT_ADDRESS_VAR} or ansible_host for it"
+        )
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if not (_is_ip(value) or _HOSTNAME.match(value)):
+        raise AnsibleFilterError(
+            f"{filter_name}: host {host!r} has address {value!r} ({source}), which is neither an IP "
+            "address nor a host name"
+        )
+    return value
+
+
+def host_address(host, hostvars, address_var=DEFAULT_ADDRESS_VAR):
+    """Return a host's address: ``address_var``, else ``ansible_host``, else its name."""
+    hvars = _vars_of("host_address", hostvars, host)
+    for source in (address_var, "ansible_host"):
+        if source in hvars and hvars[source] not in (None, ""):
+            return _clean_address("host_address", host, hvars[source], source)
+    return _clean_address("host_address", host, host, "inventory_hostname")
+
+
+def join_host_port(address, port):
+    """Join an address and a port; IPv6 addresses are bracketed."""
+    port = _port("join_host_port", port, f"address {address!r}")
+    if not isinstance(address, str) or not address:
+        raise AnsibleFilterError(f"join_host_port: address must be a non-empty string, got {address!r}")
+    bare = address[1:-1] if address.startswith("[") and address.endswith("]") else address
+    if ":" in bare:
+        if not _is_ip(bare):
+            raise AnsibleFilterError(f"join_host_port: {address!r} is not an IPv6 address nor a host name")
+        return f"[{bare}]:{port}"
+    return f"{bare}:{port}"
+
+
+def _port(filter_name, value, where):
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"{filter_name}: port {value!r} of {where} is not a number") from None
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise AnsibleFilterError(f"{filter_name}: port {value!r} of {where} is outside 1..65535")
+    return port
+
+
+def split_host_port(value):
+    """Split ``host:port`` (or ``[v6]:port``) into ``{'host', 'port'}``."""
+    if not isinstance(value, str):
+        raise AnsibleFilterError(f"split_host_port: expected 'host:port', got {value!r}")
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\[\]\s]+):(\d+)", value.strip())
+    if not match:
+        raise AnsibleFilterError(
+            f"split_host_port: {value!r} is not host:port (IPv6 needs brackets: [fd00::1]:9093)"
+        )
+    host = match.group(1) or match.group(3)
+    port = _port("split_host_port", match.group(2) or match.group(4), repr(value))
+    if match.group(1) and not _is_ip(host):
+        raise AnsibleFilterError(f"split_host_port: {host!r} in {value!r} is not an IPv6 address")
+    return {"host": host, "port": port}
+
+
+def host_ports(hosts, hostvars, port, port_var=None, exclude=None,
+               address_var=DEFAULT_ADDRESS_VAR):
+    """Return the sorted ``address:port`` list of a group (upstreams, targets, peers)."""
+    members = _hosts("host_ports", hosts)
+    result = set()
+    for host in members:
+        if host == exclude:
+            continue
+        hvars = _vars_of("host_ports", hostvars, host)
+        chosen = hvars.get(port_var, port) if port_var else port
+        number = _port("host_ports", chosen, f"host {host!r}" + (f" ({port_var})" if port_var else ""))
+        result.add(join_host_port(host_address(host, hostvars, address_var), number))
+    return sorted(result)
+
+
+def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_cluster_port=9094,
+                           instances_var="alertmanager_instances", address_var=DEFAULT_ADDRESS_VAR):
+    """Return every Alertmanager instance of the group, with addresses and peer names."""
+    members = _hosts("alertmanager_instances", hosts, "alertmanager")
+    result = []
+    for host in members:
+        hvars = _vars_of("alertmanager_instances", hostvars, host)
+        declared = hvars.get(instances_var)
+        if declared is None:
+            declared = [{"web_port": default_web_port, "cluster_port": default_cluster_port}]
+        if isinstance(declared, (str, dict)) or not hasattr(declared, "__iter__") or not list(declared):
+            raise AnsibleFilterError(
+                f"alertmanager_instances: host {host!r} has {instances_var}={declared!r}; it must be a "
+                "non-empty list of {name, web_port, cluster_port}"
+            )
+        seen_ports, seen_names = {}, set()
+        for position, spec in enumerate(declared):
+            where = f"host {host!r} {instances_var}[{position}]"
+            if not isinstance(spec, dict):
+                raise AnsibleFilterError(f"alertmanager_instances: {where} must be a mapping, got {spec!r}")
+            unknown = set(spec) - {"name", "web_port", "cluster_port", "address"}
+            if unknown:
+                raise AnsibleFilterError(
+                    f"alertmanager_instances: {where} has unknown key(s) {sorted(unknown)}; "
+                    "allowed: name, web_port, cluster_port, address"
+                )
+            web = _port("alertmanager_instances", spec.get("web_port", default_web_port), f"{where}.web_port")
+            cluster = _port("alertmanager_instances", spec.get("cluster_port", default_cluster_port),
+                            f"{where}.cluster_port")
+            name = str(spec.get("name", web))
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise AnsibleFilterError(
+                    f"alertmanager_instances: {where}.name {name!r} may hold only letters, digits, '.', '_' and '-'"
+                )
+            if name in seen_names:
+                raise AnsibleFilterError(f"alertmanager_instances: {where}.name {name!r} is used twice on {host!r}")
+            seen_names.add(name)
+            for kind, number in (("web_port", web), ("cluster_port", cluster)):
+                if number in seen_ports:
+                    raise AnsibleFilterError(
+                        f"alertmanager_instances: {where}.{kind} {number} is already the "
+                        f"{seen_ports[number]} on {host!r}; every instance on a host needs its own ports"
+                    )
+                seen_ports[number] = f"{kind} of instance {name!r}"
+            if "address" in spec:
+                address = _clean_address("alertmanager_instances", host, spec["address"], f"{where}.address")
+            else:
+                address = host_address(host, hostvars, address_var)
+            result.append({
+                "host": host,
+                "name": name,
+                "peer_name": f"{host}-{name}",
+                "address": address,
+                "web_port": web,
+                "cluster_port": cluster,
+                "web": join_host_port(address, web),
+                "cluster": join_host_port(address, cluster),
+            })
+    clusters = {}
+    for instance in result:
+        other = clusters.setdefault(instance["cluster"], instance)
+        if other is not instance:
+            raise AnsibleFilterError(
+                f"alertmanager_instances: {instance['host']}/{instance['name']} and "
+                f"{other['host']}/{other['name']} both use cluster address {instance['cluster']}"
+            )
+    return sorted(result, key=lambda item: (item["host"], item["web_port"]))
+
+
+def _find_instance(filter_name, instances, host, name):
+    if not isinstance(instances, list) or not instances:
+        raise AnsibleFilterError(f"{filter_name}: expected the list from alertmanager_instances, got {instances!r}")
+    for instance in instances:
+        if instance.get("host") == host and (name is None or str(instance.get("name")) == str(name)):
+            return instance
+    known = ", ".join(f"{i.get('host')}/{i.get('name')}" for i in instances)
+    raise AnsibleFilterError(f"{filter_name}: no Alertmanager instance {host}/{name}; known: {known}")
+
+
+def alertmanager_peers(instances, host, name=None):
+    """Return the ``--cluster.peer`` list for one instance: every other member's cluster address."""
+    me = _find_instance("alertmanager_peers", instances, host, name)
+    return sorted({i["cluster"] for i in instances if i is not me and i["cluster"] != me["cluster"]})
+
+
+def alertmanager_advertise_address(instances, host, name=None):
+    """Return ``ip:cluster_port`` for ``--cluster.advertise-address``; names are refused."""
+    me = _find_instance("alertmanager_advertise_address", instances, host, name)
+    if not _is_ip(me["address"]):
+        raise AnsibleFilterError(
+            f"alertmanager_advertise_address: host {host!r} instance {me['name']!r} only has the name "
+            f"{me['address']!r}; Alertmanager's --cluster.advertise-address needs an IP:port. Set "
+            f"{DEFAULT_ADDRESS_VAR} (or the instance's address) to the host's IP"
+        )
+    return me["cluster"]
+
+
+def alertmanager_targets(instances):
+    """Return the web address of every Alertmanager instance (Prometheus ``alerting`` targets)."""
+    if not isinstance(instances, list) or not instances:
+        raise AnsibleFilterError(
+            f"alertmanager_targets: expected the non-empty list from alertmanager_instances, got {instances!r}"
+        )
+    return sorted({instance["web"] for instance in instances})
+
+
+def prometheus_shards(hosts, hostvars, min_replicas=1, shard_var="prometheus_shard"):
+    """Group Prometheus hosts by shard and check shards 0..N-1 all exist with enough replicas."""
+    members = _hosts("prometheus_shards", hosts, "prometheus")
+    shards = {}
+    for host in members:
+        hvars = _vars_of("prometheus_shards", hostvars, host)
+        if shard_var not in hvars:
+            raise AnsibleFilterError(
+                f"prometheus_shards: host {host!r} has no {shard_var}; set it to its shard index (0, 1, ...)"
+            )
+        value = hvars[shard_var]
+        try:
+            index = int(value)
+        except (TypeError, ValueError):
+            index = -1
+        if isinstance(value, bool) or index < 0 or str(value).strip() != str(index):
+            raise AnsibleFilterError(
+                f"prometheus_shards: host {host!r} has {shard_var}={value!r}; it must be a whole number >= 0"
+            )
+        shards.setdefault(index, []).append(host)
+    missing = [i for i in range(max(shards) + 1) if i not in shards]
+    if missing:
+        raise AnsibleFilterError(
+            f"prometheus_shards: shard index(es) {missing} have no host; shards must run 0..{max(shards)} "
+            "without gaps (renumber the prometheus_shard host variables)"
+        )
+    for index, replicas in sorted(shards.items()):
+        if len(replicas) < int(min_replicas):
+            raise AnsibleFilterError(
+                f"prometheus_shards: shard {index} has {len(replicas)} replica(s) ({', '.join(replicas)}); "
+                f"this environment requires at least {min_replicas}"
+            )
+    return {index: sorted(replicas) for index, replicas in sorted(shards.items())}
+
+
+class FilterModule:
+    """Peer-list filters."""
+
+    def filters(self):
+        return {
+            "host_address": host_address,
+            "join_host_port": join_host_port,
+            "split_host_port": split_host_port,
+            "host_ports": host_ports,
+            "alertmanager_instances": alertmanager_instances,
+            "alertmanager_peers": alertmanager_peers,
+            "alertmanager_advertise_address": alertmanager_advertise_address,
+            "alertmanager_targets": alertmanager_targets,
+            "prometheus_shards": prometheus_shards,
+        }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers on this machine.
+# Installs Debian's docker.io (and debootstrap, needed for the base image) when no
+# engine answers, then starts dockerd in the background when no init system runs it.
+# Writes its log under the repository's .lab/ folder only.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+state="$here/.lab"
+mkdir -p "$state"
+
+engine_answers() { docker info >/dev/null 2>&1; }
+
+if engine_answers; then
+  echo "docker: engine already answering"
+  exit 0
+fi
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "docker: installing ${need[*]} from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" iptables ca-certificates >/dev/null
+fi
+
+# With systemd as init the package starts the engine itself; otherwise start it here.
+if [ "$(ps -p 1 -o comm= 2>/dev/null)" = "systemd" ]; then
+  systemctl start docker
+else
+  echo "docker: starting dockerd (log: .lab/dockerd.log)"
+  setsid nohup dockerd >"$state/dockerd.log" 2>&1 </dev/null &
+fi
+
+for _ in $(seq 1 60); do
+  if engine_answers; then
+    echo "docker: engine up ($(docker version --format '{{.Server.Version}}'))"
+    exit 0
+  fi
+  sleep 1
+done
+echo "docker: the engine did not answer within 60 s; see .lab/dockerd.log" >&2
+tail -n 20 "$state/dockerd.log" >&2 || true
+exit 1

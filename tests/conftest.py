@@ -1,0 +1,7 @@
+"""Make the project's filter plugins importable as plain modules in unit tests."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
