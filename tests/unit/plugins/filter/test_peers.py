@@ -2,7 +2,6 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from peers import (
     FilterModule,
     alertmanager_advertise_address,

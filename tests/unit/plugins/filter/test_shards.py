@@ -7,8 +7,6 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import shards
 from shards import (
     FilterModule,
     hashmod_relabel_configs,

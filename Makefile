@@ -1,0 +1,67 @@
+# Entry points. `make lab` and `make test` work from a fresh clone on a fresh
+# Debian machine with only Python: they install what they need themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
+LAB_IMAGE_FILE := .lab/image
+
+.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down test lint unit molecule clean
+
+help:
+	@echo "make lab       lab hosts up, site.yml converged, service table"
+	@echo "make test      lint, unit tests, every molecule scenario"
+	@echo "make lab-down  remove the lab containers and network"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/ansible-galaxy collection list >/dev/null
+	touch $@
+
+# Docker engine (installed from Debian's packages when none answers) and the base image.
+prereqs: venv
+	bash scripts/ensure-docker.sh
+	bash scripts/base-image.sh > $(LAB_IMAGE_FILE).tmp && mv $(LAB_IMAGE_FILE).tmp $(LAB_IMAGE_FILE)
+
+image: prereqs
+
+lab: lab-up lab-converge lab-summary
+
+lab-up: prereqs
+	$(BIN)/python scripts/lab.py up --image "$$(cat $(LAB_IMAGE_FILE))"
+
+lab-converge: venv
+	time $(BIN)/ansible-playbook -i inventories/lab site.yml
+
+lab-summary: venv
+	$(BIN)/python scripts/lab.py summary
+
+lab-down: venv
+	$(BIN)/python scripts/lab.py down
+
+test: lint unit molecule
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/check-argument-specs.py
+	$(BIN)/ansible-lint --offline -q
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+molecule: prereqs
+	@set -e; for s in $(SCENARIOS); do \
+	  echo "=== molecule scenario $$s"; \
+	  LAB_IMAGE="$$(cat $(LAB_IMAGE_FILE))" $(BIN)/molecule test -s $$s; \
+	done
+
+clean: lab-down
+	rm -rf .cache .lab $(VENV)

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Start, stop and describe the lab hosts: systemd containers on this machine.
+
+The host list is the ordinary inventory in inventories/lab (read with
+`ansible-inventory`), so the lab is exactly what the playbooks see. Each host
+becomes a container of the locally built base image (scripts/base-image.sh) on a
+project-owned Docker network, at its `stack_address`, running systemd as PID 1.
+
+    lab.py up --image IMAGE     create the network and any missing container, wait for systemd
+    lab.py down                 remove every container and the network this script made
+    lab.py summary              a table of every host, its services and their health
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LABEL = "io.promha.lab"
+# systemd as PID 1 without --privileged (which fails on these machines).
+SYSTEMD_FLAGS = [
+    "--cap-add", "SYS_ADMIN",
+    "--security-opt", "seccomp=unconfined",
+    "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+# Groups whose hosts change their own addresses (keepalived's floating address).
+NET_ADMIN_GROUPS = {"loadbalancer"}
+
+# What the summary probes: group -> (service, port variable default, path).
+SERVICES = {
+    "all": [("node_exporter", 9100, "/metrics")],
+    "prometheus": [("prometheus", 9090, "/-/ready")],
+    "remote_storage": [("victoria-metrics", 8428, "/health")],
+    "grafana": [("grafana", 3000, "/api/health")],
+    "loadbalancer": [("nginx", 80, "/")],
+}
+
+
+def run(cmd, check=True, capture=True):
+    result = subprocess.run(cmd, capture_output=capture, text=True)
+    if check and result.returncode != 0:
+        sys.exit(f"lab: {' '.join(cmd)} failed: {result.stderr.strip()}")
+    return result
+
+
+def inventory(path):
+    out = run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(path), "--list"]).stdout
+    data = json.loads(out)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    groups = {}
+
+    def walk(group, seen=()):
+        node = data.get(group, {})
+        members = set(node.get("hosts", []))
+        for child in node.get("children", []):
+            if child not in seen:
+                members |= walk(child, seen + (group,))
+        groups[group] = members
+        return members
+
+    walk("all")
+    shared = next(iter(hostvars.values()), {})
+    settings = {key: shared.get(key) for key in ("lab_container_prefix", "lab_network_name", "lab_network_subnet")}
+    missing = [key for key, value in settings.items() if not value]
+    if missing:
+        sys.exit(f"lab: inventory {path} does not set {', '.join(missing)} (group_vars/all)")
+    hosts = {}
+    for host in sorted(groups["all"]):
+        address = hostvars.get(host, {}).get("stack_address")
+        if not address:
+            sys.exit(f"lab: host {host} in {path} has no stack_address; every lab host needs a fixed IP")
+        hosts[host] = {
+            "address": address,
+            "container": f"{settings['lab_container_prefix']}{host}",
+            "groups": sorted(g for g, members in groups.items() if host in members and g not in ("all", "ungrouped")),
+            "vars": hostvars.get(host, {}),
+        }
+    return settings, hosts
+
+
+def container_state(name):
+    result = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def up(args):
+    settings, hosts = inventory(args.inventory)
+    network = settings["lab_network_name"]
+    started = time.monotonic()
+    if run(["docker", "network", "inspect", network], check=False).returncode != 0:
+        run(["docker", "network", "create", "--subnet", settings["lab_network_subnet"],
+             "--label", f"{LABEL}={network}", network])
+        print(f"lab: network {network} {settings['lab_network_subnet']} created")
+    for host, info in hosts.items():
+        state = container_state(info["container"])
+        if state == "running":
+            continue
+        if state is not None:
+            run(["docker", "start", info["container"]])
+            continue
+        caps = ["--cap-add", "NET_ADMIN"] if NET_ADMIN_GROUPS & set(info["groups"]) else []
+        run(["docker", "run", "-d", "--name", info["container"], "--hostname", host,
+             "--label", f"{LABEL}={network}", "--network", network, "--ip", info["address"],
+             *SYSTEMD_FLAGS, *caps, args.image, "/lib/systemd/systemd"])
+    pending = set(hosts)
+    deadline = time.monotonic() + args.timeout
+    while pending and time.monotonic() < deadline:
+        for host in sorted(pending):
+            result = run(["docker", "exec", hosts[host]["container"], "systemctl", "is-system-running"], check=False)
+            if result.stdout.strip() in ("running", "degraded"):
+                pending.discard(host)
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        sys.exit(f"lab: systemd did not come up within {args.timeout}s on: {', '.join(sorted(pending))}")
+    print(f"lab: {len(hosts)} hosts up with systemd running in {time.monotonic() - started:.1f}s")
+
+
+def down(args):
+    settings, _ = inventory(args.inventory)
+    network = settings["lab_network_name"]
+    names = run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={network}"]).stdout.split()
+    if names:
+        run(["docker", "rm", "-f", "-v", *names])
+    if run(["docker", "network", "inspect", network], check=False).returncode == 0:
+        run(["docker", "network", "rm", network])
+    print(f"lab: removed {len(names)} containers and network {network}")
+
+
+def probe(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return f"{response.status}"
+    except OSError as error:
+        return f"DOWN ({getattr(error, 'reason', error)})"
+
+
+def summary(args):
+    _, hosts = inventory(args.inventory)
+    rows = []
+    for host, info in hosts.items():
+        state = container_state(info["container"]) or "absent"
+        systemd = "-"
+        if state == "running":
+            systemd = run(["docker", "exec", info["container"], "systemctl", "is-system-running"],
+                          check=False).stdout.strip()
+        services = []
+        for group in ["all", *info["groups"]]:
+            services += SERVICES.get(group, [])
+        if "alertmanager" in info["groups"]:
+            for instance in info["vars"].get("alertmanager_instances") or [{"web_port": 9093}]:
+                services.append((f"alertmanager {instance.get('name', instance['web_port'])}",
+                                 instance["web_port"], "/-/ready"))
+        for name, port, path in services:
+            url = f"http://{info['address']}:{port}{path}"
+            rows.append((host, state, systemd, name, url, probe(url) if state == "running" else "-"))
+    widths = [max(len(str(row[i])) for row in rows + [("host", "container", "systemd", "service", "url", "health")])
+              for i in range(6)]
+    header = ("host", "container", "systemd", "service", "url", "health")
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    if args.strict and any(not row[5].isdigit() for row in rows):
+        sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inventory", default=ROOT / "inventories" / "lab")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--image", required=True)
+    p_up.add_argument("--timeout", type=int, default=90)
+    p_up.set_defaults(func=up)
+    sub.add_parser("down").set_defaults(func=down)
+    p_sum = sub.add_parser("summary")
+    p_sum.add_argument("--strict", action="store_true", help="exit 1 when any service is down")
+    p_sum.set_defaults(func=summary)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
