@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (once) the Debian 12 base image the lab hosts and molecule platforms run:
-# systemd as PID 1, python3 (+ python3-apt for Ansible's apt module) and sudo.
+# systemd as PID 1, sshd (the lab is reached over SSH, like production),
+# python3 (+ python3-apt for Ansible's apt module) and sudo.
 # No registry is involved: debootstrap from the mirror the host's own apt sources
 # name, then `docker import`. The tag carries a hash of this recipe, so a changed
 # recipe builds a new image and an unchanged one is reused.
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 state="$here/.lab"
 repo_name=${LAB_IMAGE_REPO:-promha/debian12-systemd}
 suite=bookworm
-packages="python3,python3-apt,systemd,systemd-sysv,dbus,sudo,iproute2,procps,ca-certificates,gnupg"
+packages="python3,python3-apt,systemd,systemd-sysv,dbus,sudo,iproute2,procps,ca-certificates,gnupg,openssh-server"
 
 recipe_hash=$( { cat "$0"; echo "$packages"; } | sha256sum | cut -c1-12)
 image="$repo_name:$recipe_hash"

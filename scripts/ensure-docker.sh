@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers on this machine.
-# Installs Debian's docker.io (and debootstrap, needed for the base image) when no
+# Installs Debian's docker.io (and debootstrap for the base image, openssh-client
+# to reach the lab hosts) when no
 # engine answers, then starts dockerd in the background when no init system runs it.
 # Writes its log under the repository's .lab/ folder only.
 set -euo pipefail
@@ -10,19 +11,20 @@ mkdir -p "$state"
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
-if engine_answers; then
-  echo "docker: engine already answering"
-  exit 0
-fi
-
 need=()
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+engine_answers || command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "docker: installing ${need[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" iptables ca-certificates >/dev/null
+fi
+
+if engine_answers; then
+  echo "docker: engine already answering"
+  exit 0
 fi
 
 # With systemd as init the package starts the engine itself; otherwise start it here.

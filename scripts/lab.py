@@ -87,6 +87,15 @@ def inventory(path):
     return settings, hosts
 
 
+def ssh_key():
+    """The lab's own SSH key pair under .lab/ssh/, made on first use."""
+    key = ROOT / ".lab" / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "promha-lab", "-f", str(key)])
+    return key
+
+
 def container_state(name):
     result = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
     return result.stdout.strip() if result.returncode == 0 else None
@@ -95,6 +104,7 @@ def container_state(name):
 def up(args):
     settings, hosts = inventory(args.inventory)
     network = settings["lab_network_name"]
+    public_key = f"{ssh_key()}.pub"
     started = time.monotonic()
     if run(["docker", "network", "inspect", network], check=False).returncode != 0:
         run(["docker", "network", "create", "--subnet", settings["lab_network_subnet"],
@@ -110,19 +120,21 @@ def up(args):
         caps = ["--cap-add", "NET_ADMIN"] if NET_ADMIN_GROUPS & set(info["groups"]) else []
         run(["docker", "run", "-d", "--name", info["container"], "--hostname", host,
              "--label", f"{LABEL}={network}", "--network", network, "--ip", info["address"],
+             "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
              *SYSTEMD_FLAGS, *caps, args.image, "/lib/systemd/systemd"])
     pending = set(hosts)
     deadline = time.monotonic() + args.timeout
     while pending and time.monotonic() < deadline:
         for host in sorted(pending):
             result = run(["docker", "exec", hosts[host]["container"], "systemctl", "is-system-running"], check=False)
-            if result.stdout.strip() in ("running", "degraded"):
+            sshd = run(["docker", "exec", hosts[host]["container"], "systemctl", "is-active", "ssh"], check=False)
+            if result.stdout.strip() in ("running", "degraded") and sshd.stdout.strip() == "active":
                 pending.discard(host)
         if pending:
             time.sleep(0.5)
     if pending:
-        sys.exit(f"lab: systemd did not come up within {args.timeout}s on: {', '.join(sorted(pending))}")
-    print(f"lab: {len(hosts)} hosts up with systemd running in {time.monotonic() - started:.1f}s")
+        sys.exit(f"lab: systemd and sshd did not come up within {args.timeout}s on: {', '.join(sorted(pending))}")
+    print(f"lab: {len(hosts)} hosts up with systemd and sshd running in {time.monotonic() - started:.1f}s")
 
 
 def down(args):
