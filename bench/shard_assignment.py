@@ -35,7 +35,7 @@ def main():
     print(f"cores={os.cpu_count()} python={sys.version.split()[0]} targets={args.targets} shards={n} "
           f"repeat={args.repeat}")
     print(f"{'mode':<11} {'replicas':>8} {'median_s':>9} {'min_s':>7} {'max_s':>7} {'peak_MB':>8} "
-          f"{'moved_{}->{}'.format(n, n + 1):>12} {'ideal':>7} {'ratio':>6}")
+          f"{f'moved_{n}->{n + 1}':>12} {'ideal':>7} {'ratio':>6}")
     for mode, replicas in (("rendezvous", 2), ("rendezvous", 1), ("hashmod", 1)):
         times = []
         for _ in range(args.repeat):
