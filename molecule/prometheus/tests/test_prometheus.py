@@ -1,0 +1,280 @@
+"""The Prometheus tier on live servers: HA pairs, sharding, remote storage, safe apply.
+
+Runs after converge and idempotence. The tests run in file order: the later ones
+re-converge with changed variables (rendezvous mode, a broken rule file, an extra
+scrape job) and put the baseline back before they finish.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SCENARIO = Path(__file__).resolve().parent.parent
+PROJECT = SCENARIO.parent.parent
+sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
+from shards import prometheus_hashmod, shard_targets  # noqa: E402
+
+testinfra_hosts = ["ansible://prometheus"]
+
+REPLICAS = {"mp-s0-a": ("10.213.20.11", 0), "mp-s0-b": ("10.213.20.12", 0),
+            "mp-s1-a": ("10.213.20.13", 1), "mp-s1-b": ("10.213.20.14", 1)}
+VM = "http://10.213.20.21:8428"
+NODE_TARGETS = sorted(f"{ip}:9100" for ip in
+                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.21"])
+SCRAPE_INTERVAL = 15
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+def get_json(url):
+    return json.loads(get(url))
+
+
+def active_targets(ip, job=None):
+    data = get_json(f"http://{ip}:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+    return sorted(t["labels"]["instance"] for t in data if job is None or t["labels"]["job"] == job)
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def converge(*extra_vars, limit=None, tags="prometheus"):
+    """Re-run the scenario's converge playbook (the Prometheus tier) with extra variables."""
+    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    env = dict(os.environ,
+               ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+               ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_PIPELINING="false")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
+           str(SCENARIO / "converge.yml")]
+    for extra in extra_vars:
+        cmd += ["-e", json.dumps(extra)]
+    if limit:
+        cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", tags]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def main_pid(host):
+    return host.run("systemctl show -p MainPID --value prometheus").stdout.strip()
+
+
+def start_time(host, pid):
+    return host.run(f"ps -o lstart= -p {pid}").stdout.strip()
+
+
+# 1. readiness and identical configs ---------------------------------------------------
+
+def test_every_replica_is_ready():
+    for name, (ip, _) in REPLICAS.items():
+        assert get(f"http://{ip}:9090/-/ready").strip().startswith("Prometheus"), name
+
+
+def test_pair_configs_differ_only_in_replica_label(host):
+    name = host.backend.get_hostname()
+    ip, shard = REPLICAS[name]
+    peer = next(n for n, (_, s) in REPLICAS.items() if s == shard and n != name)
+    mine = get_json(f"http://{ip}:9090/api/v1/status/config")["data"]["yaml"]
+    theirs = get_json(f"http://{REPLICAS[peer][0]}:9090/api/v1/status/config")["data"]["yaml"]
+    assert f"replica: {name}" in mine and f"replica: {peer}" in theirs
+    assert mine.replace(f"replica: {name}", "replica: X") == theirs.replace(f"replica: {peer}", "replica: X")
+    assert f"shard: \"{shard}\"" in mine
+
+
+def test_alerts_and_remote_write_drop_the_replica_label(host):
+    config = host.file("/etc/prometheus/prometheus.yml").content_string
+    assert config.count("action: labeldrop") == 2  # alert_relabel_configs and write_relabel_configs
+    assert "http://10.213.20.21:8428/api/v1/write" in config
+
+
+# 2. sharding matches the filter's prediction ------------------------------------------
+
+def test_hashmod_live_targets_equal_prediction():
+    for name, (ip, shard) in REPLICAS.items():
+        predicted = sorted(t for t in NODE_TARGETS if prometheus_hashmod(t, 2) == shard)
+        assert active_targets(ip, "node") == predicted, name
+
+
+def test_every_target_scraped_by_exactly_its_shards_replicas():
+    seen = {}
+    for name, (ip, _) in REPLICAS.items():
+        for target in active_targets(ip, "node"):
+            seen.setdefault(target, []).append(name)
+    assert sorted(seen) == NODE_TARGETS
+    for target, scrapers in seen.items():
+        shard = prometheus_hashmod(target, 2)
+        assert sorted(scrapers) == sorted(n for n, (_, s) in REPLICAS.items() if s == shard), target
+
+
+# 3. remote storage: both shards, one series per target ----------------------------------
+
+def test_remote_storage_holds_one_deduplicated_series_per_target():
+    # Series that received samples in the last minute (VictoriaMetrics answers up to now - 30s).
+    query = urllib.parse.quote('last_over_time(up{job="node"}[1m])')
+
+    def series():
+        found = get_json(f"{VM}/api/v1/query?query={query}")["data"]["result"]
+        return found if len(found) >= len(NODE_TARGETS) else None
+
+    found = [s["metric"] for s in wait_for(series, 90, "node series in remote storage")]
+    assert sorted(s["instance"] for s in found) == NODE_TARGETS  # exactly one series each
+    assert all("replica" not in s for s in found)
+    assert {s["shard"] for s in found} == {"0", "1"}
+    assert {s["cluster"] for s in found} == {"molecule"}
+
+
+# 4. archive install, checksum refusal ------------------------------------------------
+
+def test_shard_1_runs_the_archive_build(host):
+    name = host.backend.get_hostname()
+    binary = "/usr/local/bin/prometheus" if REPLICAS[name][1] == 1 else "/usr/bin/prometheus"
+    assert binary in host.run("systemctl show -p ExecStart --value prometheus").stdout
+    if REPLICAS[name][1] == 1:
+        assert host.file(binary).linked_to == "/opt/prometheus-2.42.0/prometheus"
+
+
+def test_wrong_archive_checksum_is_refused(host):
+    name = host.backend.get_hostname()
+    if REPLICAS[name][1] != 1:
+        pytest.skip("shard 0 installs from the package")
+    pid = main_pid(host)
+    result = converge({"prometheus_version": "2.42.0-tampered", "prometheus_archive_sha256": "0" * 64},
+                      limit=name)
+    assert result.returncode != 0
+    assert "Checksum mismatch" in result.stdout or "checksum" in result.stdout.lower()
+    assert not host.file("/opt/prometheus-2.42.0-tampered/prometheus").exists
+    assert host.file("/usr/local/bin/prometheus").linked_to == "/opt/prometheus-2.42.0/prometheus"
+    assert main_pid(host) == pid
+
+
+# 5. rules are unit-tested; broken input never reaches the live server -------------------
+
+def test_default_rules_pass_promtool_unit_tests(host):
+    host.run("mkdir -p /tmp/promha-test")
+    test_file = (SCENARIO / "tests" / "rules_test.yml").read_text()
+    host.run(f"cat > /tmp/promha-test/rules_test.yml <<'EOF'\n{test_file}\nEOF")
+    result = host.run("promtool test rules /tmp/promha-test/rules_test.yml")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_broken_rule_file_is_refused_and_server_keeps_running(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("groups:\n  - name: broken\n    rules:\n      - alert: Broken\n        expr: up ==== 1\n")
+    before = {name: get(f"http://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
+    result = converge({"prometheus_rule_files": [str(broken)]}, limit="mp-s0-a")
+    assert result.returncode != 0
+    assert "failed to validate" in result.stdout or "promtool" in result.stdout
+    ip = REPLICAS["mp-s0-a"][0]
+    assert get(f"http://{ip}:9090/-/ready").startswith("Prometheus")
+    assert get(f"http://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]
+    assert "broken" not in get(f"http://{ip}:9090/api/v1/rules")
+
+
+def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s0-b":
+        pytest.skip("one replica is enough")
+    live = host.file("/etc/prometheus/prometheus.yml").sha256sum
+    pid = main_pid(host)
+    result = converge({"prometheus_scrape_configs": [
+        {"job_name": "bad", "scrape_interval": "15x", "static_configs": [{"targets": ["10.213.20.21:9100"]}]}]},
+        limit=name)
+    assert result.returncode != 0
+    assert host.file("/etc/prometheus/prometheus.yml").sha256sum == live
+    assert main_pid(host) == pid
+    assert get(f"http://{REPLICAS[name][0]}:9090/-/ready").startswith("Prometheus")
+
+
+# 6. a scrape change reloads without a restart -----------------------------------------
+
+def test_scrape_change_reloads_without_restart(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s1-a":
+        pytest.skip("measured on one replica; the rollout covers the rest")
+    ip = REPLICAS[name][0]
+    pid = main_pid(host)
+    started = start_time(host, pid)
+    extra = {"prometheus_scrape_configs": [
+        {"job_name": "extra", "static_configs": [{"targets": ["10.213.20.21:8428"]}]}]}
+    t0 = time.monotonic()
+    result = converge(extra, limit=name)
+    assert result.returncode == 0, result.stdout[-3000:]
+    wait_for(lambda: active_targets(ip, "extra") == ["10.213.20.21:8428"], 30, "the new target")
+    print(f"\nscrape change live after {time.monotonic() - t0:.1f}s (converge of one replica included)")
+    assert main_pid(host) == pid
+    assert start_time(host, pid) == started
+    assert converge(limit=name).returncode == 0  # back to the baseline
+    wait_for(lambda: active_targets(ip, "extra") == [], 30, "the extra job to go")
+
+
+# 7. rendezvous mode -------------------------------------------------------------------
+
+def test_rendezvous_live_targets_equal_prediction():
+    result = converge({"prometheus_shard_mode": "rendezvous"}, limit="prometheus")
+    assert result.returncode == 0, result.stdout[-3000:]
+    try:
+        predicted = shard_targets(NODE_TARGETS, 2, mode="rendezvous")
+        for name, (ip, shard) in REPLICAS.items():
+            wait_for(lambda ip=ip, shard=shard: active_targets(ip, "node") == predicted[shard], 30,
+                     f"{name} to scrape its rendezvous share {predicted[shard]}")
+    finally:
+        assert converge(limit="prometheus").returncode == 0
+
+
+# 8. losing a replica loses no data ----------------------------------------------------
+
+def max_gap(samples_json_lines, start, end):
+    timestamps = sorted({ts / 1000 for line in samples_json_lines for ts in json.loads(line)["timestamps"]
+                         if start <= ts / 1000 <= end})
+    edges = [start] + timestamps + [end]
+    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+
+def test_replica_loss_leaves_no_gap_in_remote_storage(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s0-b":
+        pytest.skip("one replica per run")
+    survivor_ip = REPLICAS["mp-s0-a"][0]
+    shard_targets_0 = active_targets(REPLICAS[name][0], "node")
+    assert shard_targets_0
+    host.run("systemctl stop prometheus")
+    stopped = time.time()
+    try:
+        time.sleep(4 * SCRAPE_INTERVAL)
+        assert active_targets(survivor_ip, "node") == shard_targets_0  # the survivor keeps scraping
+        # VictoriaMetrics serves what it received up to now; look at [stop - 30s, stop + 45s].
+        window = (stopped - 30, stopped + 45)
+        gaps = {}
+        for target in shard_targets_0:
+            match = urllib.parse.quote(f'up{{job="node",instance="{target}"}}')
+            lines = get(f"{VM}/api/v1/export?match[]={match}&start={int(window[0])}&end={int(window[1])}")
+            gaps[target] = max_gap(lines.splitlines(), *window)
+        print(f"\nlongest gap per target during the replica loss: {gaps}")
+        assert max(gaps.values()) <= 2 * SCRAPE_INTERVAL, gaps
+    finally:
+        host.run("systemctl start prometheus")
+        wait_for(lambda: get(f"http://{REPLICAS[name][0]}:9090/-/ready"), 60, "the replica to come back")
