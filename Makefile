@@ -52,6 +52,7 @@ lint: venv
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/check-argument-specs.py
+	$(BIN)/python scripts/role-readme.py --check
 	$(BIN)/ansible-lint --offline -q
 
 unit: venv

@@ -1,0 +1,210 @@
+"""The Alertmanager cluster on live servers: gossip, exactly-once delivery, failover, silences.
+
+Alerts are real: the webhook container exposes drill_active{batch,id} series, both
+Prometheus replicas scrape them and their DrillAlert rule fires one alert group per
+series; every Alertmanager receives every alert from both replicas. Tests run in
+file order and build on each other (batches 1, 2, 3).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+SCENARIO = Path(__file__).resolve().parent.parent
+PROJECT = SCENARIO.parent.parent
+
+HOOK = "http://10.213.30.31:8080"
+INSTANCES = {  # peer name -> (host, unit, web address)
+    "ma-1-a": ("ma-1", "alertmanager@a", "10.213.30.11:19093"),
+    "ma-1-b": ("ma-1", "alertmanager@b", "10.213.30.11:29093"),
+    "ma-2-a": ("ma-2", "alertmanager@a", "10.213.30.12:19093"),
+}
+PROMETHEUS = ["10.213.30.21:9090", "10.213.30.22:9090"]
+N = 20
+GROUP_WAIT, PEER_TIMEOUT, SCRAPE_AND_EVAL = 5, 15, 10
+DELIVERY_BOUND = GROUP_WAIT + PEER_TIMEOUT + SCRAPE_AND_EVAL + 10  # margin
+
+
+def call(url, data=None, method=None, timeout=5):
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        text = response.read().decode()
+    return json.loads(text) if text.strip() else None
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def status(address):
+    return call(f"http://{address}/api/v2/status")
+
+
+def notifications(batch):
+    return [n for n in call(f"{HOOK}/log") if n["alerts"] and n["alerts"][0]["labels"].get("batch") == batch]
+
+
+def drill(batch, count):
+    call(f"{HOOK}/drill?batch={batch}&count={count}", data={})
+
+
+def docker(host, *cmd):
+    return subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=False)
+
+
+def parse_time(stamp):
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")[:26] + "+00:00"
+                                  if "." in stamp else stamp.replace("Z", "+00:00")).timestamp()
+
+
+def delivery(batch, count, settle):
+    """Wait for `count` groups of `batch`, then `settle` seconds more for duplicates; return the log."""
+    wait_for(lambda: len({n["group_key"] for n in notifications(batch)}) >= count, 120,
+             f"{count} groups of batch {batch}")
+    time.sleep(settle)
+    return notifications(batch)
+
+
+def latencies(received):
+    return [n["received"] - parse_time(n["alerts"][0]["startsAt"]) for n in received]
+
+
+def report(label, values):
+    print(f"\n{label}: median {statistics.median(values):.1f}s, worst {max(values):.1f}s over {len(values)} groups")
+
+
+def converge(*extra_vars, limit=None, tags="alertmanager"):
+    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+               ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"), ANSIBLE_PIPELINING="false")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
+           str(SCENARIO / "converge.yml"), "--tags", tags]
+    for extra in extra_vars:
+        cmd += ["-e", json.dumps(extra)]
+    if limit:
+        cmd += ["--limit", limit]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_each_instance_ready_with_three_peers():
+    for name, (_, _, address) in INSTANCES.items():
+        cluster = status(address)["cluster"]
+        assert cluster["status"] == "ready", name
+        assert len(cluster["peers"]) == 3, (name, cluster["peers"])
+
+
+def test_gossip_flags_follow_upstream_defaults():
+    flags = docker("ma-1", "cat", "/etc/alertmanager/instances/b.env").stdout
+    assert "--cluster.gossip-interval=200ms" in flags
+    assert "--cluster.peer-timeout=15s" in flags
+    assert "--cluster.advertise-address=10.213.30.11:29094" in flags
+    assert sorted(line for line in flags.split() if line.startswith("--cluster.peer=")) == [
+        "--cluster.peer=10.213.30.11:19094", "--cluster.peer=10.213.30.12:19094"]
+
+
+def test_every_prometheus_sends_to_every_alertmanager():
+    for prometheus in PROMETHEUS:
+        active = call(f"http://{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+        assert sorted(a["url"].split("/")[2] for a in active) == sorted(i[2] for i in INSTANCES.values())
+
+
+def test_each_group_is_delivered_exactly_once():
+    call(f"{HOOK}/reset", data={})
+    drill("1", N)
+    received = delivery("1", N, settle=2 * PEER_TIMEOUT + 5)
+    keys = [n["group_key"] for n in received]
+    assert len(keys) == N, f"{len(keys)} notifications for {N} groups"
+    assert len(set(keys)) == N
+    report("delivery latency, all instances up", latencies(received))
+
+
+def position_zero():
+    cluster = status(INSTANCES["ma-1-a"][2])["cluster"]
+    first = sorted(peer["name"] for peer in cluster["peers"])[0]
+    for name, (_, _, address) in INSTANCES.items():
+        if status(address)["cluster"]["name"] == first:
+            return name
+    raise AssertionError(f"no instance has the first peer name {first}")
+
+
+def test_position_zero_down_still_exactly_once_then_rejoins():
+    victim = position_zero()
+    host, unit, address = INSTANCES[victim]
+    docker(host, "systemctl", "stop", unit)
+    try:
+        drill("2", N)
+        received = delivery("2", N, settle=2 * PEER_TIMEOUT + 5)
+        keys = [n["group_key"] for n in received]
+        assert len(keys) == N and len(set(keys)) == N, f"{len(keys)} notifications for {N} groups"
+        assert all(address not in (n["sender"] or "") for n in received)
+        values = latencies(received)
+        report(f"delivery latency, position 0 ({victim}) down", values)
+        assert max(values) <= DELIVERY_BOUND, values
+    finally:
+        docker(host, "systemctl", "start", unit)
+    for name, (_, _, other) in INSTANCES.items():
+        wait_for(lambda other=other: len(status(other)["cluster"]["peers"]) == 3, 60, f"{name} back to 3 peers")
+
+
+def test_silence_spreads_and_silences_every_instance():
+    start = datetime.utcnow().isoformat() + "Z"
+    end = datetime.utcfromtimestamp(time.time() + 3600).isoformat() + "Z"
+    created = call(f"http://{INSTANCES['ma-1-a'][2]}/api/v2/silences", data={
+        "matchers": [{"name": "batch", "value": "3", "isRegex": False, "isEqual": True}],
+        "startsAt": start, "endsAt": end, "createdBy": "molecule", "comment": "drill"})
+    silence_id = created["silenceID"]
+    t0 = time.monotonic()
+    for name, (_, _, address) in INSTANCES.items():
+        wait_for(lambda address=address: any(s["id"] == silence_id for s in call(f"http://{address}/api/v2/silences")),
+                 10, f"the silence on {name}")
+    print(f"\nsilence present on all instances after {time.monotonic() - t0:.1f}s")
+    drill("3", 5)
+    time.sleep(SCRAPE_AND_EVAL + GROUP_WAIT + 2 * PEER_TIMEOUT + 5)
+    alerts = call(f"http://{INSTANCES['ma-2-a'][2]}/api/v2/alerts?silenced=true&filter=batch%3D%223%22")
+    assert len(alerts) == 5 and all(a["status"]["state"] == "suppressed" for a in alerts)
+    assert notifications("3") == []
+
+
+def test_instance_with_empty_data_dir_gets_silences_back():
+    host, unit, address = INSTANCES["ma-2-a"]
+    before = {s["id"] for s in call(f"http://{INSTANCES['ma-1-a'][2]}/api/v2/silences")}
+    assert before
+    docker(host, "systemctl", "stop", unit)
+    docker(host, "sh", "-c", "rm -rf /var/lib/alertmanager/a/*")
+    docker(host, "systemctl", "start", unit)
+    wait_for(lambda: status(address)["cluster"]["status"] == "ready", 90, "the emptied instance to settle")
+    got = wait_for(lambda: {s["id"] for s in call(f"http://{address}/api/v2/silences")} >= before or None, 60,
+                   "the silences to come back")
+    assert got
+
+
+def test_broken_config_is_refused_everywhere():
+    before = {name: status(address)["config"]["original"] for name, (_, _, address) in INSTANCES.items()}
+    files = {host: docker(host, "sha256sum", "/etc/alertmanager/alertmanager.yml").stdout for host in ("ma-1", "ma-2")}
+    result = converge({"alertmanager_inhibit_rules": [{"source_matchers": ['severity=~"("'],
+                                                       "target_matchers": ['severity="warning"']}]})
+    assert result.returncode != 0
+    assert "failed to validate" in result.stdout
+    for name, (host, _, address) in INSTANCES.items():
+        assert status(address)["config"]["original"] == before[name], name
+        assert status(address)["cluster"]["status"] == "ready", name
+        assert docker(host, "sha256sum", "/etc/alertmanager/alertmanager.yml").stdout == files[host], host
