@@ -39,6 +39,12 @@ Filters
     ``{target, from: [...], to: [...]}`` between two ``shard_targets`` results,
     sorted by target: what would change when the plan is applied.
 
+``deployed_shard_targets``
+    ``config_text | deployed_shard_targets(file_sd_text)`` -> ``{shard: [targets]}``
+    for one running replica: its ``external_labels.shard`` and the targets its
+    ``node`` job keeps (the file_sd list, filtered by the job's hashmod relabelling
+    when there is one). Used by playbooks/shard-plan.yml to read what runs now.
+
 ``shard_load``
     ``assignment | shard_load`` -> ``{targets, shards, min, max, mean, imbalance}``
     for an operator's plan (``imbalance`` = max / mean).
@@ -53,8 +59,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import math
 import struct
+
+import yaml
 
 try:  # Ansible is present when the filter runs inside a play; the unit tests import it too.
     from ansible.errors import AnsibleFilterError
@@ -282,6 +291,30 @@ def shard_moves(old, new):
     return moves
 
 
+def deployed_shard_targets(config_text, file_sd_text, job="node"):
+    """Return ``{shard: targets}`` that a deployed replica scrapes in ``job``."""
+    try:
+        config = yaml.safe_load(config_text) or {}
+        file_sd = json.loads(file_sd_text)
+    except (yaml.YAMLError, ValueError) as error:
+        raise AnsibleFilterError(f"deployed_shard_targets: cannot parse the deployed files: {error}") from None
+    try:
+        shard = int(config["global"]["external_labels"]["shard"])
+    except (KeyError, TypeError, ValueError):
+        raise AnsibleFilterError(
+            "deployed_shard_targets: the deployed prometheus.yml has no global.external_labels.shard"
+        ) from None
+    targets = sorted({t for group in file_sd for t in group.get("targets", [])})
+    scrape = next((c for c in config.get("scrape_configs") or [] if c.get("job_name") == job), None)
+    if scrape is None:
+        raise AnsibleFilterError(f"deployed_shard_targets: the deployed prometheus.yml has no job {job!r}")
+    hashmods = [r for r in scrape.get("relabel_configs") or [] if r.get("action") == "hashmod"]
+    if hashmods:
+        modulus = int(hashmods[0]["modulus"])
+        targets = [t for t in targets if prometheus_hashmod(t, modulus) == shard]
+    return {shard: targets}
+
+
 def shard_load(assignment):
     """Summarise an assignment: target count, per-shard min/max/mean and imbalance."""
     _normalise_assignment("shard_load", assignment)
@@ -309,5 +342,6 @@ class FilterModule:
             "hashmod_relabel_configs": hashmod_relabel_configs,
             "shard_targets": shard_targets,
             "shard_moves": shard_moves,
+            "deployed_shard_targets": deployed_shard_targets,
             "shard_load": shard_load,
         }

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shards import (
     FilterModule,
+    deployed_shard_targets,
     hashmod_relabel_configs,
     prometheus_hashmod,
     shard_load,
@@ -241,7 +242,42 @@ def test_shard_load_summary():
         shard_load({})
 
 
+DEPLOYED = """
+global:
+  external_labels: {cluster: lab, shard: '1', replica: p1}
+scrape_configs:
+  - job_name: node
+    file_sd_configs: [{files: [node.json]}]
+    relabel_configs:
+      - {source_labels: [__address__], modulus: 2, target_label: __tmp_hashmod, action: hashmod}
+      - {source_labels: [__tmp_hashmod], regex: '1', action: keep}
+"""
+
+
+def test_deployed_shard_targets_applies_the_deployed_hashmod():
+    targets = [f"10.0.0.{i}:9100" for i in range(30)]
+    file_sd = json.dumps([{"targets": targets, "labels": {}}])
+    assert deployed_shard_targets(DEPLOYED, file_sd) == {1: shard_targets(targets, 2, mode="hashmod")[1]}
+
+
+def test_deployed_shard_targets_takes_a_rendezvous_list_as_is():
+    config = DEPLOYED.replace("action: hashmod", "action: replace")
+    assert deployed_shard_targets(config, json.dumps([{"targets": ["b:1", "a:1"]}])) == {1: ["a:1", "b:1"]}
+
+
+@pytest.mark.parametrize("config,file_sd,message", [
+    ("global: {}", "[]", r"the deployed prometheus.yml has no global.external_labels.shard"),
+    ("global: {external_labels: {shard: '0'}}", "[]", r"the deployed prometheus.yml has no job 'node'"),
+    ("global: [", "[]", r"cannot parse the deployed files"),
+    (DEPLOYED, "{not json", r"cannot parse the deployed files"),
+])
+def test_deployed_shard_targets_errors(config, file_sd, message):
+    with pytest.raises(AnsibleFilterError, match=r"^deployed_shard_targets: " + message):
+        deployed_shard_targets(config, file_sd)
+
+
 def test_filter_map():
     assert set(FilterModule().filters()) == {
         "prometheus_hashmod", "hashmod_relabel_configs", "shard_targets", "shard_moves", "shard_load",
+        "deployed_shard_targets",
     }
