@@ -35,13 +35,12 @@ SYSTEMD_FLAGS = [
 # Groups whose hosts change their own addresses (keepalived's floating address).
 NET_ADMIN_GROUPS = {"loadbalancer"}
 
-# What the summary probes: group -> (service, port variable default, path).
+# What the summary probes: group -> (service, port, path), for the tiers site.yml builds.
+# Alertmanager instances come from each host's alertmanager_instances.
 SERVICES = {
     "all": [("node_exporter", 9100, "/metrics")],
     "prometheus": [("prometheus", 9090, "/-/ready")],
     "remote_storage": [("victoria-metrics", 8428, "/health")],
-    "grafana": [("grafana", 3000, "/api/health")],
-    "loadbalancer": [("nginx", 80, "/")],
 }
 
 

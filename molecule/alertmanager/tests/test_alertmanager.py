@@ -71,8 +71,10 @@ def docker(host, *cmd):
 
 
 def parse_time(stamp):
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")[:26] + "+00:00"
-                                  if "." in stamp else stamp.replace("Z", "+00:00")).timestamp()
+    """RFC 3339 with up to nanoseconds (as Prometheus writes startsAt) -> epoch seconds."""
+    stamp = stamp.rstrip("Z").replace("+00:00", "")
+    whole, _, fraction = stamp.partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + (float("0." + fraction) if fraction else 0.0)
 
 
 def delivery(batch, count, settle):
@@ -161,6 +163,7 @@ def test_position_zero_down_still_exactly_once_then_rejoins():
         assert max(values) <= DELIVERY_BOUND, values
     finally:
         docker(host, "systemctl", "start", unit)
+        wait_for(lambda: status(address)["cluster"]["status"] == "ready", 90, f"{victim} to come back")
     for name, (_, _, other) in INSTANCES.items():
         wait_for(lambda other=other: len(status(other)["cluster"]["peers"]) == 3, 60, f"{name} back to 3 peers")
 
@@ -203,7 +206,7 @@ def test_broken_config_is_refused_everywhere():
     result = converge({"alertmanager_inhibit_rules": [{"source_matchers": ['severity=~"("'],
                                                        "target_matchers": ['severity="warning"']}]})
     assert result.returncode != 0
-    assert "failed to validate" in result.stdout
+    assert "failed to validate" in result.stdout + result.stderr
     for name, (host, _, address) in INSTANCES.items():
         assert status(address)["config"]["original"] == before[name], name
         assert status(address)["cluster"]["status"] == "ready", name

@@ -164,7 +164,8 @@ def test_wrong_archive_checksum_is_refused(host):
     result = converge({"prometheus_version": "2.42.0-tampered", "prometheus_archive_sha256": "0" * 64},
                       limit=name)
     assert result.returncode != 0
-    assert "Checksum mismatch" in result.stdout or "checksum" in result.stdout.lower()
+    output = result.stdout + result.stderr
+    assert "did not match" in output or "checksum mismatch" in output.lower(), output[-2000:]
     assert not host.file("/opt/prometheus-2.42.0-tampered/prometheus").exists
     assert host.file("/usr/local/bin/prometheus").linked_to == "/opt/prometheus-2.42.0/prometheus"
     assert main_pid(host) == pid
@@ -187,7 +188,7 @@ def test_broken_rule_file_is_refused_and_server_keeps_running(tmp_path):
     before = {name: get(f"http://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
     result = converge({"prometheus_rule_files": [str(broken)]}, limit="mp-s0-a")
     assert result.returncode != 0
-    assert "failed to validate" in result.stdout or "promtool" in result.stdout
+    assert "failed to validate" in result.stdout + result.stderr
     ip = REPLICAS["mp-s0-a"][0]
     assert get(f"http://{ip}:9090/-/ready").startswith("Prometheus")
     assert get(f"http://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]
