@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Keep pip's download cache inside the checkout too.
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
 LAB_IMAGE_FILE := .lab/image
 
