@@ -7,7 +7,6 @@ file order and build on each other (batches 1, 2, 3).
 """
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,9 @@ from pathlib import Path
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
+sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
+import live  # noqa: E402
+from live import wait_for  # noqa: E402
 
 HOOK = "http://10.213.30.31:8080"
 INSTANCES = {  # peer name -> (host, unit, web address)
@@ -38,20 +40,6 @@ def call(url, data=None, method=None, timeout=5):
     with urllib.request.urlopen(request, timeout=timeout) as response:
         text = response.read().decode()
     return json.loads(text) if text.strip() else None
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except OSError as error:
-            last = error
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def status(address):
@@ -94,17 +82,7 @@ def report(label, values):
 
 
 def converge(*extra_vars, limit=None, tags="alertmanager"):
-    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
-               ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"), ANSIBLE_PIPELINING="false")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
-           str(SCENARIO / "converge.yml"), "--tags", tags]
-    for extra in extra_vars:
-        cmd += ["-e", json.dumps(extra)]
-    if limit:
-        cmd += ["--limit", limit]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return live.converge(SCENARIO, *extra_vars, limit=limit, tags=tags)
 
 
 def test_each_instance_ready_with_three_peers():
@@ -206,7 +184,7 @@ def test_broken_config_is_refused_everywhere():
     result = converge({"alertmanager_inhibit_rules": [{"source_matchers": ['severity=~"("'],
                                                        "target_matchers": ['severity="warning"']}]})
     assert result.returncode != 0
-    assert "failed to validate" in result.stdout + result.stderr
+    assert "failed to validate" in result.output
     for name, (host, _, address) in INSTANCES.items():
         assert status(address)["config"]["original"] == before[name], name
         assert status(address)["cluster"]["status"] == "ready", name

@@ -6,8 +6,6 @@ scrape job) and put the baseline back before they finish.
 """
 
 import json
-import os
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -18,6 +16,10 @@ import pytest
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
+sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
+import live  # noqa: E402
+from live import wait_for  # noqa: E402
+
 sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
 from shards import prometheus_hashmod, shard_targets  # noqa: E402
 
@@ -45,37 +47,8 @@ def active_targets(ip, job=None):
     return sorted(t["labels"]["instance"] for t in data if job is None or t["labels"]["job"] == job)
 
 
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except OSError as error:
-            last = error
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
 def converge(*extra_vars, limit=None, tags="prometheus"):
-    """Re-run the scenario's converge playbook (the Prometheus tier) with extra variables."""
-    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-    env = dict(os.environ,
-               ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
-               ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
-               ANSIBLE_PIPELINING="false")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
-           str(SCENARIO / "converge.yml")]
-    for extra in extra_vars:
-        cmd += ["-e", json.dumps(extra)]
-    if limit:
-        cmd += ["--limit", limit]
-    if tags:
-        cmd += ["--tags", tags]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return live.converge(SCENARIO, *extra_vars, limit=limit, tags=tags)
 
 
 def main_pid(host):
@@ -164,7 +137,7 @@ def test_wrong_archive_checksum_is_refused(host):
     result = converge({"prometheus_version": "2.42.0-tampered", "prometheus_archive_sha256": "0" * 64},
                       limit=name)
     assert result.returncode != 0
-    output = result.stdout + result.stderr
+    output = result.output
     assert "did not match" in output or "checksum mismatch" in output.lower(), output[-2000:]
     assert not host.file("/opt/prometheus-2.42.0-tampered/prometheus").exists
     assert host.file("/usr/local/bin/prometheus").linked_to == "/opt/prometheus-2.42.0/prometheus"
@@ -188,7 +161,7 @@ def test_broken_rule_file_is_refused_and_server_keeps_running(tmp_path):
     before = {name: get(f"http://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
     result = converge({"prometheus_rule_files": [str(broken)]}, limit="mp-s0-a")
     assert result.returncode != 0
-    assert "failed to validate" in result.stdout + result.stderr
+    assert "failed to validate" in result.output
     ip = REPLICAS["mp-s0-a"][0]
     assert get(f"http://{ip}:9090/-/ready").startswith("Prometheus")
     assert get(f"http://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]

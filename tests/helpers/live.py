@@ -1,0 +1,56 @@
+"""Helpers shared by the molecule verifiers that drive live servers.
+
+`converge` re-runs a scenario's converge playbook with extra variables (for the
+drills that push a change, or a broken input, through the roles); `wait_for`
+polls a check with a deadline instead of sleeping a fixed time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check, timeout, what):
+    """Call `check` every 0.5 s until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def converge(scenario_dir, *extra_vars, limit=None, tags=None):
+    """Re-run `scenario_dir`/converge.yml against the scenario's inventory; return the process.
+
+    `output` on the result holds stdout and stderr together (ansible-core 2.19 prints
+    task errors on stderr).
+    """
+    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    env = dict(os.environ,
+               ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+               ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_PIPELINING="false",
+               ANSIBLE_NOCOLOR="true")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
+           str(Path(scenario_dir) / "converge.yml")]
+    for extra in extra_vars:
+        cmd += ["-e", json.dumps(extra)]
+    if limit:
+        cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", tags]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    result.output = result.stdout + result.stderr
+    return result
