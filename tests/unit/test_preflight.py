@@ -1,0 +1,70 @@
+"""site.yml's preflight play stops a malformed inventory before any host is contacted.
+
+Each case copies the lab inventory, breaks one thing, and runs site.yml; the run
+must fail in the controller-only preflight play, with a message naming the host
+and the variable, and never reach the first play that touches hosts.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+
+def broken_inventory(tmp_path, change):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventories" / "lab", inventory)
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    change(hosts["all"]["children"])
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return inventory
+
+
+def run_site(inventory):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "site.yml")], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def shard_gap(groups):
+    groups["prometheus"]["children"]["prometheus_shard_1"]["vars"]["prometheus_shard"] = 2
+
+
+def duplicate_port(groups):
+    groups["alertmanager"]["hosts"]["am-1"]["alertmanager_instances"][1]["web_port"] = 19093
+
+
+def name_as_advertise_address(groups):
+    groups["alertmanager"]["hosts"]["am-2"]["stack_address"] = "am-2.example.org"
+
+
+def lonely_replica(groups):
+    del groups["prometheus"]["children"]["prometheus_shard_1"]["hosts"]["prom-s1-b"]
+
+
+@pytest.mark.parametrize("change,expected", [
+    (shard_gap, "shard index(es) [1] have no host"),
+    (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),
+    (name_as_advertise_address, "host 'am-2' instance 'a' only has the name 'am-2.example.org'"),
+    (lonely_replica, "shard 1 has 1 replica(s) (prom-s1-a); this environment requires at least 2"),
+])
+def test_bad_inventory_stops_in_preflight(tmp_path, change, expected):
+    result = run_site(broken_inventory(tmp_path, change))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert expected in " ".join(output.split()), output[-3000:]
+    assert "PLAY [Common base on every host]" not in output  # no host was contacted
+
+
+def test_lab_inventory_passes_preflight():
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / "preflight.yml")],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
