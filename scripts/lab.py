@@ -40,6 +40,7 @@ NET_ADMIN_GROUPS = {"loadbalancer"}
 SERVICES = {
     "all": [("node_exporter", 9100, "/metrics")],
     "prometheus": [("prometheus", 9090, "/-/ready")],
+    "prometheus_global": [("prometheus (global)", 9090, "/-/ready")],
     "remote_storage": [("victoria-metrics", 8428, "/health")],
 }
 

@@ -28,8 +28,9 @@ testinfra_hosts = ["ansible://prometheus"]
 REPLICAS = {"mp-s0-a": ("10.213.20.11", 0), "mp-s0-b": ("10.213.20.12", 0),
             "mp-s1-a": ("10.213.20.13", 1), "mp-s1-b": ("10.213.20.14", 1)}
 VM = "http://10.213.20.21:8428"
+GLOBAL = "10.213.20.31"
 NODE_TARGETS = sorted(f"{ip}:9100" for ip in
-                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.21"])
+                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.21", GLOBAL])
 SCRAPE_INTERVAL = 15
 
 
@@ -117,6 +118,32 @@ def test_remote_storage_holds_one_deduplicated_series_per_target():
     assert all("replica" not in s for s in found)
     assert {s["shard"] for s in found} == {"0", "1"}
     assert {s["cluster"] for s in found} == {"molecule"}
+
+
+def test_global_tier_federates_every_replica_of_every_shard():
+    config = get_json(f"http://{GLOBAL}:9090/api/v1/status/config")["data"]["yaml"]
+    assert "job_name: federate" in config and "honor_labels: true" in config
+    assert "job_name: node" not in config  # the global tier scrapes no targets itself
+    query = urllib.parse.quote('job:up:sum{job="node"}')
+
+    def federated():
+        result = get_json(f"http://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]
+        seen = {(r["metric"]["shard"], r["metric"]["replica"]) for r in result}
+        return seen if len(seen) == len(REPLICAS) else None
+
+    seen = wait_for(federated, 120, "job:up:sum from every replica on the global tier")
+    assert seen == {(str(shard), name) for name, (_, shard) in REPLICAS.items()}
+
+    def agreed():
+        # Both replicas of a shard agree, and together the shards count every node target.
+        per_shard = {}
+        for r in get_json(f"http://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]:
+            per_shard.setdefault(r["metric"]["shard"], set()).add(float(r["value"][1]))
+        if all(len(values) == 1 for values in per_shard.values()):
+            return sum(min(values) for values in per_shard.values()) == len(NODE_TARGETS)
+        return None
+
+    assert wait_for(agreed, 60, "the replicas of each shard to agree on job:up:sum")
 
 
 # 4. archive install, checksum refusal ------------------------------------------------
