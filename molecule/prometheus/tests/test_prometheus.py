@@ -134,16 +134,24 @@ def test_global_tier_federates_every_replica_of_every_shard():
     seen = wait_for(federated, 120, "job:up:sum from every replica on the global tier")
     assert seen == {(str(shard), name) for name, (_, shard) in REPLICAS.items()}
 
-    def agreed():
-        # Both replicas of a shard agree, and together the shards count every node target.
+    def per_shard_counts():
         per_shard = {}
         for r in get_json(f"http://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]:
             per_shard.setdefault(r["metric"]["shard"], set()).add(float(r["value"][1]))
-        if all(len(values) == 1 for values in per_shard.values()):
-            return sum(min(values) for values in per_shard.values()) == len(NODE_TARGETS)
-        return None
+        return per_shard
 
-    assert wait_for(agreed, 60, "the replicas of each shard to agree on job:up:sum")
+    # Both replicas of a shard agree, and together the shards count every node target.
+    last = {}
+
+    def agreed():
+        last["counts"] = per_shard_counts()
+        values = last["counts"].values()
+        return all(len(v) == 1 for v in values) and sum(min(v) for v in values) == len(NODE_TARGETS)
+
+    try:
+        wait_for(agreed, 60, "the replicas of each shard to agree on job:up:sum")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; per-shard job:up:sum values: {last.get('counts')}") from None
 
 
 # 4. archive install, checksum refusal ------------------------------------------------
