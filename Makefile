@@ -21,7 +21,7 @@ help:
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
-	python3 -m venv $(VENV)
+	python3 -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/ansible-galaxy collection list >/dev/null
