@@ -49,8 +49,23 @@ def lonely_replica(groups):
     del groups["prometheus"]["children"]["prometheus_shard_1"]["hosts"]["prom-s1-b"]
 
 
+def placeholder_db_password(groups):
+    groups["mysql"]["hosts"]["db-1"]["mysql_grafana_password"] = "changeme"
+
+
+def secret_key_differs(groups):
+    groups["grafana"]["hosts"]["grafana-2"]["grafana_secret_key"] = "another-long-secret-key-1234"
+
+
+def vip_without_prefix(groups):
+    groups["loadbalancer"]["hosts"]["lb-2"]["keepalived_virtual_ipaddress"] = "10.213.0.70"
+
+
 @pytest.mark.parametrize("change,expected", [
     (shard_gap, "shard index(es) [1] have no host"),
+    (placeholder_db_password, "host db-1: mysql_grafana_password is a placeholder; set a real value through ansible-vault"),
+    (secret_key_differs, "grafana_secret_key must be identical on every instance"),
+    (vip_without_prefix, "host lb-2: keepalived_virtual_ipaddress must be the floating address with its prefix"),
     (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),
     (name_as_advertise_address, "host 'am-2' instance 'a' only has the name 'am-2.example.org'"),
     (lonely_replica, "shard 1 has 1 replica(s) (prom-s1-a); this environment requires at least 2"),
