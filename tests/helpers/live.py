@@ -36,6 +36,11 @@ def converge(scenario_dir, *extra_vars, limit=None, tags=None):
     `output` on the result holds stdout and stderr together (ansible-core 2.19 prints
     task errors on stderr).
     """
+    return run_playbook(Path(scenario_dir) / "converge.yml", *extra_vars, limit=limit, tags=tags)
+
+
+def run_playbook(playbook, *extra_vars, limit=None, tags=None):
+    """Run `playbook` against the scenario's inventory (see `converge`)."""
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     env = dict(os.environ,
                ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
@@ -44,7 +49,7 @@ def converge(scenario_dir, *extra_vars, limit=None, tags=None):
                ANSIBLE_PIPELINING="false",
                ANSIBLE_NOCOLOR="true")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
-           str(Path(scenario_dir) / "converge.yml")]
+           str(playbook)]
     for extra in extra_vars:
         cmd += ["-e", json.dumps(extra)]
     if limit:
