@@ -83,3 +83,20 @@ def test_lab_inventory_passes_preflight():
     result = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / "preflight.yml")],
                             cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("vault,expected", [
+    (None, "host db-production-1.example.net: mysql_grafana_password is not set"),
+    ("vault.yml.example", "host db-production-1.example.net: mysql_grafana_password is a placeholder"),
+])
+def test_production_inventory_needs_real_vault_secrets(tmp_path, vault, expected):
+    inventory = tmp_path / "production"
+    shutil.copytree(ROOT / "inventories" / "production", inventory)
+    if vault:
+        shutil.copy(inventory / "group_vars" / "all" / vault, inventory / "group_vars" / "all" / "vault.yml")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml")],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert expected in " ".join(output.split()), output[-3000:]
