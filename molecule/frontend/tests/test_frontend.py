@@ -10,6 +10,7 @@ import configparser
 import json
 import math
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -58,9 +59,14 @@ def get(url, timeout=2.0):
         return 0, {}, ""
 
 
-def sql(host, query, user="grafana", password=DB_PASSWORD):
+DB_CA = "/etc/ssl/promha-mysql-ca.crt"  # installed by prepare.yml
+
+
+def sql(host, query, user="grafana", password=DB_PASSWORD, tls=True):
+    """Run `query` on the database from `host`; over TLS, checking the server's certificate."""
+    tls_flags = ["--ssl", f"--ssl-ca={DB_CA}", "--ssl-verify-server-cert"] if tls else ["--skip-ssl"]
     return docker(host, "mysql", f"-h{DB}", f"-u{user}", f"-p{password}", "--connect-timeout=5",
-                  "-N", "-e", query)
+                  *tls_flags, "-N", "-e", query)
 
 
 def vip_holder():
@@ -87,6 +93,16 @@ def test_database_is_utf8mb4_and_reachable_from_grafana_hosts_only():
     assert refused.returncode != 0
     assert "not allowed to connect" in refused.stderr or "Access denied" in refused.stderr, refused.stderr
     print(f"\n  grafana account from fp-a (not a Grafana host): {refused.stderr.strip()}")
+
+
+def test_grafana_account_requires_tls():
+    cipher = sql("fg-1", "SHOW SESSION STATUS LIKE 'Ssl_version'")
+    assert cipher.returncode == 0, cipher.stderr
+    assert cipher.stdout.split()[1].startswith("TLSv1."), cipher.stdout
+    plain = sql("fg-1", "SELECT 1", tls=False)
+    assert plain.returncode != 0 and "Access denied" in plain.stderr, plain.stderr
+    print(f"\n  grafana over TLS: {cipher.stdout.split()[1]}, certificate checked against the CA; "
+          f"without TLS: {plain.stderr.strip()}")
 
 
 def test_root_has_no_network_login():
@@ -146,6 +162,21 @@ def test_shard_queries_spread_and_survive_a_stopped_replica():
     assert failures == 0
     assert set(answered) == set(REPLICAS.values()), answered
     assert min(answered.values()) >= 50, answered  # both replicas carried real traffic
+
+
+def test_front_serves_tls_and_keeps_its_status_page_private():
+    context = ssl.create_default_context(
+        cafile=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / "ca.crt"))
+    for address in [VIP, *BALANCERS.values()]:
+        with urllib.request.urlopen(f"https://{address}{SHARD_PATH}/-/ready", timeout=5, context=context) as response:
+            assert response.status == 200, address
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", address
+            assert response.headers["X-Content-Type-Options"] == "nosniff", address
+    for host, address in BALANCERS.items():
+        assert get(f"http://{address}:8080/nginx_status")[0] == 0, f"{host}: status page reachable from outside"
+        inside = docker(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
+                        "'http://127.0.0.1:8080/nginx_status', timeout=2).read().decode())")
+        assert "Active connections" in inside.stdout, (host, inside.stderr)
 
 
 # --- 4. the floating address moves when the active balancer fails --------------------
