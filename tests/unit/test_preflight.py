@@ -50,11 +50,11 @@ def lonely_replica(groups):
 
 
 def placeholder_db_password(groups):
-    groups["mysql"]["hosts"]["db-1"]["mysql_grafana_password"] = "changeme"  # noqa: S105 - the placeholder under test
+    groups["mysql"]["hosts"]["db-1"]["mysql_grafana_password"] = "changeme"
 
 
 def secret_key_differs(groups):
-    groups["grafana"]["hosts"]["grafana-2"]["grafana_secret_key"] = "another-long-secret-key-1234"  # noqa: S105 - a test value
+    groups["grafana"]["hosts"]["grafana-2"]["grafana_secret_key"] = "another-long-secret-key-1234"
 
 
 def vip_without_prefix(groups):
@@ -100,3 +100,27 @@ def test_production_inventory_needs_real_vault_secrets(tmp_path, vault, expected
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert expected in " ".join(output.split()), output[-3000:]
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path):
+    def two_problems(groups):
+        shard_gap(groups)
+        placeholder_db_password(groups)
+
+    result = run_site(broken_inventory(tmp_path, two_problems))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "The inventory has 2 problem(s); no host was changed:" in output, output[-3000:]
+    assert "shard index(es) [1] have no host" in output
+    assert "host db-1: mysql_grafana_password is a placeholder" in output
+
+
+def test_group_vars_of_no_group_are_a_warning(tmp_path):
+    inventory = broken_inventory(tmp_path, lambda groups: None)
+    (inventory / "group_vars" / "grafna").mkdir()
+    (inventory / "group_vars" / "grafna" / "main.yml").write_text("---\ngrafana_http_port: 3001\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml")],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "group_vars/grafna names no group of this inventory" in result.stdout

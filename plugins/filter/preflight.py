@@ -1,0 +1,173 @@
+"""Whole-inventory preflight: every problem of an inventory, in one list.
+
+site.yml's first play runs these on the controller. Each check reuses the filter
+the roles use (so preflight and the roles cannot disagree), catches its error,
+and adds one line naming the host and the variable; the play then fails once
+with the whole list, before any host is contacted.
+
+Filters
+-------
+``inventory_problems``
+    ``groups | inventory_problems(hostvars)`` -> ``['host db-1: mysql_grafana_password
+    is a placeholder; ...', ...]``; empty when the inventory can be deployed.
+``inventory_warnings``
+    ``groups | inventory_warnings(inventory_dir)`` -> one line per name under
+    ``<inventory_dir>/group_vars/`` that is not a group of the inventory (a typo
+    there silently applies nothing).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+
+from jinja2 import Undefined
+
+try:
+    from ansible.errors import AnsibleError, AnsibleFilterError
+except ImportError:  # pragma: no cover - benchmarks without Ansible
+    class AnsibleError(Exception):
+        """Stand-in used when Ansible is not importable."""
+
+    class AnsibleFilterError(AnsibleError):
+        """Stand-in used when Ansible is not importable."""
+
+
+def _sibling(name):
+    """Load plugins/filter/<name>.py once (Ansible loads each filter file on its own)."""
+    key = f"promha_filter_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                         f"{name}.py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+peers = _sibling("peers")
+frontend = _sibling("frontend")
+
+_VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
+_UNSET = object()
+
+
+def _get(hostvars, host, name):
+    """A host's variable, ``_UNSET`` when it is not defined (or its template is undefined)."""
+    try:
+        value = hostvars[host].get(name, _UNSET)
+    except AnsibleError:
+        return _UNSET
+    # ansible-core 2.19 hands out an undefined template result as a marker object.
+    return _UNSET if isinstance(value, Undefined) else value
+
+
+def _secret(hostvars, host, name):
+    value = _get(hostvars, host, name)
+    return None if value is _UNSET else value
+
+
+def _check(problems, call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except AnsibleError as error:
+        problems.append(str(error.message if hasattr(error, "message") else error).strip())
+        return None
+
+
+def _address_problems(groups, hostvars, problems):
+    for host in groups.get("all", []):
+        _check(problems, peers.host_address, host, hostvars)
+
+
+def _prometheus_problems(groups, hostvars, problems):
+    hosts = groups.get("prometheus", [])
+    if hosts:
+        minimum = _get(hostvars, hosts[0], "prometheus_min_replicas")
+        _check(problems, peers.prometheus_shards, hosts, hostvars,
+               min_replicas=2 if minimum is _UNSET else minimum)
+
+
+def _alertmanager_problems(groups, hostvars, problems):
+    hosts = groups.get("alertmanager", [])
+    if not hosts:
+        return
+    instances = _check(problems, peers.alertmanager_instances, hosts, hostvars)
+    for instance in instances or []:
+        _check(problems, peers.alertmanager_advertise_address, instances, instance["host"], instance["name"])
+
+
+def _secret_problems(groups, hostvars, problems):
+    for host in groups.get("mysql", []):
+        for line in frontend.secret_problems(
+                {"mysql_grafana_password": _secret(hostvars, host, "mysql_grafana_password")}):
+            problems.append(f"host {host}: {line} (set it in the inventory's vault file)")
+    grafana = groups.get("grafana", [])
+    for host in grafana:
+        for line in frontend.secret_problems({name: _secret(hostvars, host, name) for name in (
+                "grafana_database_password", "grafana_admin_password", "grafana_secret_key")}):
+            problems.append(f"host {host}: {line} (set it in the inventory's vault file)")
+    if not grafana:
+        return
+    keys = {_secret(hostvars, host, "grafana_secret_key") for host in grafana}
+    if len(keys) > 1:
+        problems.append(f"grafana hosts ({', '.join(grafana)}): grafana_secret_key must be identical on every "
+                        "instance; set it once, for the whole group (group_vars/grafana or the vault file)")
+    databases = groups.get("mysql", [])
+    wanted = _secret(hostvars, databases[0], "mysql_grafana_password") if databases else None
+    # Compared only when the database's own password is usable (else that is the problem reported).
+    if databases and not frontend.secret_problem(wanted):
+        differ = [host for host in grafana if _secret(hostvars, host, "grafana_database_password") != wanted]
+        if differ:
+            problems.append(f"hosts {', '.join(differ)}: grafana_database_password must equal mysql_grafana_password "
+                            f"of {databases[0]}; set both from the same vault variable")
+
+
+def _balancer_problems(groups, hostvars, problems):
+    balancers = groups.get("loadbalancer", [])
+    if len(balancers) < 2:
+        return
+    addresses = set()
+    for host in balancers:
+        vip = _get(hostvars, host, "keepalived_virtual_ipaddress")
+        if vip is _UNSET or not _VIP.match(str(vip)):
+            problems.append(f"host {host}: keepalived_virtual_ipaddress must be the floating address with its prefix "
+                            "length (for example 10.0.0.70/24); set it in group_vars/loadbalancer")
+        else:
+            addresses.add(str(vip))
+    if len(addresses) > 1:
+        problems.append(f"loadbalancer hosts: keepalived_virtual_ipaddress differs ({', '.join(sorted(addresses))}); "
+                        "the balancers share one floating address")
+
+
+def inventory_problems(groups, hostvars):
+    """Every problem of the inventory, one line each, naming the host and the variable."""
+    if not hasattr(groups, "get"):
+        raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
+    problems = []
+    for check in (_address_problems, _prometheus_problems, _alertmanager_problems, _secret_problems,
+                  _balancer_problems):
+        check(groups, hostvars, problems)
+    return list(dict.fromkeys(problems))
+
+
+def inventory_warnings(groups, inventory_dir):
+    """Names under ``inventory_dir/group_vars`` (files or directories) that are not groups."""
+    directory = os.path.join(str(inventory_dir or ""), "group_vars")
+    if not inventory_dir or not os.path.isdir(directory):
+        return []
+    names = {re.sub(r"\.(ya?ml|json)$", "", entry) for entry in os.listdir(directory) if not entry.startswith(".")}
+    known = set(groups) | {"all", "ungrouped"}
+    return [f"group_vars/{name} names no group of this inventory (a typo? its variables apply to no host)"
+            for name in sorted(names - known)]
+
+
+class FilterModule:
+    """Preflight filters."""
+
+    def filters(self):
+        return {
+            "inventory_problems": inventory_problems,
+            "inventory_warnings": inventory_warnings,
+        }

@@ -1,0 +1,113 @@
+"""Unit tests for plugins/filter/preflight.py (the whole-inventory problem list)."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from jinja2 import Undefined
+from preflight import FilterModule, inventory_problems, inventory_warnings
+
+GOOD_SECRET = "k3v9-Qz81-pLm2"
+
+
+def inventory():
+    """A small inventory that passes: one shard pair, two Alertmanagers, the front."""
+    hostvars = {
+        "p1": {"stack_address": "10.0.0.21", "prometheus_shard": 0},
+        "p2": {"stack_address": "10.0.0.22", "prometheus_shard": 0},
+        "a1": {"stack_address": "10.0.0.31"},
+        "a2": {"stack_address": "10.0.0.32"},
+        "db": {"stack_address": "10.0.0.51", "mysql_grafana_password": GOOD_SECRET},
+        "g1": {"stack_address": "10.0.0.61"},
+        "g2": {"stack_address": "10.0.0.62"},
+        "lb1": {"stack_address": "10.0.0.71", "keepalived_virtual_ipaddress": "10.0.0.70/24"},
+        "lb2": {"stack_address": "10.0.0.72", "keepalived_virtual_ipaddress": "10.0.0.70/24"},
+    }
+    for host in ("g1", "g2"):
+        hostvars[host].update(grafana_database_password=GOOD_SECRET, grafana_admin_password="admin-" + GOOD_SECRET,
+                              grafana_secret_key="key-" + GOOD_SECRET)
+    groups = {
+        "all": sorted(hostvars), "prometheus": ["p1", "p2"], "alertmanager": ["a1", "a2"], "mysql": ["db"],
+        "grafana": ["g1", "g2"], "loadbalancer": ["lb1", "lb2"],
+    }
+    return groups, hostvars
+
+
+def test_a_good_inventory_has_no_problem():
+    groups, hostvars = inventory()
+    assert inventory_problems(groups, hostvars) == []
+
+
+def test_every_problem_is_listed_at_once():
+    groups, hostvars = inventory()
+    hostvars["p2"]["prometheus_shard"] = 1           # shard 0 and 1 with one replica each
+    hostvars["a2"]["stack_address"] = "am-2.example"  # no IP to advertise
+    hostvars["db"]["mysql_grafana_password"] = "changeme"
+    hostvars["g2"]["grafana_secret_key"] = "another-" + GOOD_SECRET
+    hostvars["g1"]["grafana_database_password"] = "other-" + GOOD_SECRET
+    del hostvars["g1"]["grafana_admin_password"]
+    hostvars["lb2"]["keepalived_virtual_ipaddress"] = "10.0.0.70"
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 6, problems
+    assert "shard 0 has 1 replica(s) (p1); this environment requires at least 2" in problems[0]
+    assert "host 'a2' instance '9093' only has the name 'am-2.example'" in problems[1]
+    assert problems[2:] == [
+        "host db: mysql_grafana_password is a placeholder; set a real value through ansible-vault "
+        "(set it in the inventory's vault file)",
+        "host g1: grafana_admin_password is not set (set it in the inventory's vault file)",
+        "grafana hosts (g1, g2): grafana_secret_key must be identical on every instance; set it once, "
+        "for the whole group (group_vars/grafana or the vault file)",
+        "host lb2: keepalived_virtual_ipaddress must be the floating address with its prefix length "
+        "(for example 10.0.0.70/24); set it in group_vars/loadbalancer",
+    ]
+
+
+def test_grafana_uses_the_database_password():
+    groups, hostvars = inventory()
+    hostvars["g1"]["grafana_database_password"] = "other-" + GOOD_SECRET
+    assert inventory_problems(groups, hostvars) == [
+        "hosts g1: grafana_database_password must equal mysql_grafana_password of db; set both from the same "
+        "vault variable"]
+
+
+def test_an_undefined_template_counts_as_not_set():
+    groups, hostvars = inventory()
+    hostvars["db"]["mysql_grafana_password"] = Undefined(name="vault_grafana_db_password")
+    assert inventory_problems(groups, hostvars)[0] == \
+        "host db: mysql_grafana_password is not set (set it in the inventory's vault file)"
+
+
+def test_the_minimum_replicas_come_from_the_inventory():
+    groups, hostvars = inventory()
+    groups["prometheus"] = ["p1"]
+    assert "requires at least 2" in inventory_problems(groups, hostvars)[0]
+    hostvars["p1"]["prometheus_min_replicas"] = 1
+    assert inventory_problems(groups, hostvars) == []
+
+
+def test_balancers_must_share_one_address():
+    groups, hostvars = inventory()
+    hostvars["lb2"]["keepalived_virtual_ipaddress"] = "10.0.0.80/24"
+    assert inventory_problems(groups, hostvars) == [
+        "loadbalancer hosts: keepalived_virtual_ipaddress differs (10.0.0.70/24, 10.0.0.80/24); "
+        "the balancers share one floating address"]
+    groups["loadbalancer"] = ["lb1"]  # a single balancer needs no floating address
+    assert inventory_problems(groups, hostvars) == []
+
+
+def test_inventory_warnings_name_group_vars_of_no_group(tmp_path):
+    groups, _ = inventory()
+    (tmp_path / "group_vars" / "grafna").mkdir(parents=True)
+    (tmp_path / "group_vars" / "all").mkdir()
+    (tmp_path / "group_vars" / "mysql.yml").write_text("---\n")
+    (tmp_path / "group_vars" / "alertmanagers.yaml").write_text("---\n")
+    assert inventory_warnings(groups, str(tmp_path)) == [
+        "group_vars/alertmanagers names no group of this inventory (a typo? its variables apply to no host)",
+        "group_vars/grafna names no group of this inventory (a typo? its variables apply to no host)",
+    ]
+    assert inventory_warnings(groups, str(tmp_path / "missing")) == []
+    assert inventory_warnings(groups, "") == []
+
+
+def test_filter_module():
+    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings"}
+    with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
+        inventory_problems(["p1"], {})
