@@ -12,11 +12,12 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
 LAB_IMAGE_FILE := .lab/image
 
-.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down test lint unit molecule clean
+.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down drill drill-short test lint unit molecule clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
 	@echo "make test      lint, unit tests, every molecule scenario"
+	@echo "make drill     HA drills against the running lab (after make lab), with a table of figures"
 	@echo "make lab-down  remove the lab containers and network"
 
 venv: $(VENV)/.installed
@@ -48,7 +49,17 @@ lab-summary: venv
 lab-down: venv
 	$(BIN)/python scripts/lab.py down
 
-test: lint unit molecule
+# HA drills against the running lab: each takes a node away, measures, puts it back.
+drill: venv
+	$(BIN)/python scripts/drill.py
+
+# The short drills on a lab of its own, removed afterwards (part of make test).
+drill-short: prereqs
+	@set -e; trap '$(BIN)/python scripts/lab.py down' EXIT; \
+	  $(MAKE) --no-print-directory lab-up lab-converge; \
+	  $(BIN)/python scripts/drill.py --short
+
+test: lint unit molecule drill-short
 
 lint: venv
 	$(BIN)/yamllint -s .

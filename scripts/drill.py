@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""HA drills against the running lab: take a node away, measure, put it back.
+
+    drill.py            every drill, full length (`make drill`)
+    drill.py --short    the same drills with shorter observation windows and no
+                        wait for the rule-driven alert (`make test` runs this)
+
+Each drill asserts its outcome; the script prints a table of what was measured and
+exits 1 when any drill failed. It needs the lab converged (`make lab`). The
+Alertmanagers of the lab notify a webhook at the lab network's gateway (this
+machine, group_vars/alertmanager/drill.yml): the script runs that receiver itself
+while it drills, and logs every notification with its group key and sender.
+
+Drills
+ 1. one Prometheus replica per shard stopped: queries through the floating address
+    keep answering, remote storage has no gap longer than two scrape intervals,
+    and (full run) the PrometheusReplicaMissing alert of each shard arrives once;
+ 2. the Alertmanager at cluster position 0 stopped: N alert groups, posted to every
+    instance as both replicas of a pair would, arrive exactly once; it rejoins;
+ 3. one Alertmanager host cut off the lab network: each side notifies (duplicates
+    counted: upstream promises at-least-once here); after healing, a silence made
+    on the cut-off side is on every instance and the cluster is whole;
+ 4. the balancer holding the floating address stopped: the address moves, requests
+    continue (failures counted, none after the move);
+ 5. the database stopped: Grafana reports it and recovers (only where Grafana is
+    installed; otherwise reported as not checked, with the reason);
+ 6. everything back: every service healthy, the cluster whole, and a converge of
+    site.yml changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import lab  # noqa: E402
+
+RECEIVER_PORT = 18080
+SCRAPE_INTERVAL = 15  # the lab's prometheus_scrape_interval
+PEER_TIMEOUT = 15     # alertmanager_cluster_peer_timeout (upstream default)
+
+
+# --- the webhook receiver ---------------------------------------------------------------
+
+class Receiver:
+    """Alertmanager webhook on this machine: remembers every notification."""
+
+    def __init__(self, port):
+        self.log, self.lock = [], threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with receiver.lock:
+                    receiver.log.append({"received": time.time(), "sender": payload.get("externalURL", ""),
+                                         "group_key": payload.get("groupKey"), "status": payload.get("status"),
+                                         "alerts": [a["labels"] for a in payload.get("alerts", [])]})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        # All interfaces: the Alertmanagers reach this machine at the lab network's gateway.
+        self.server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def notifications(self, predicate=lambda n: True):
+        with self.lock:
+            return [n for n in self.log if n["status"] == "firing" and predicate(n)]
+
+
+# --- the lab, as the inventory describes it ----------------------------------------------
+
+class Lab:
+    def __init__(self, inventory):
+        self.settings, self.hosts = lab.inventory(inventory)
+        self.vip = next(str(i["vars"]["keepalived_virtual_ipaddress"]).split("/")[0]
+                        for i in self.hosts.values() if "loadbalancer" in i["groups"])
+        self.shards = {}
+        for host, info in sorted(self.hosts.items()):
+            if "prometheus" in info["groups"] and "prometheus_global" not in info["groups"]:
+                self.shards.setdefault(int(info["vars"]["prometheus_shard"]), []).append(host)
+        self.alertmanagers = {}  # peer name -> (host, unit, web address)
+        for host, info in sorted(self.hosts.items()):
+            if "alertmanager" in info["groups"]:
+                for instance in info["vars"]["alertmanager_instances"]:
+                    self.alertmanagers[f"{host}-{instance['name']}"] = (
+                        host, f"alertmanager@{instance['name']}", f"{info['address']}:{instance['web_port']}")
+        self.balancers = sorted(h for h, i in self.hosts.items() if "loadbalancer" in i["groups"])
+        self.storage = next(i["address"] for i in self.hosts.values() if "remote_storage" in i["groups"])
+        self.database = next(h for h, i in self.hosts.items() if "mysql" in i["groups"])
+        self.grafanas = sorted(h for h, i in self.hosts.items() if "grafana" in i["groups"])
+
+    def container(self, host):
+        return self.hosts[host]["container"]
+
+    def exec(self, host, *cmd):
+        return subprocess.run(["docker", "exec", self.container(host), *cmd], capture_output=True, text=True,
+                              check=False)
+
+    def address(self, host):
+        return self.hosts[host]["address"]
+
+    def vip_holder(self):
+        holders = [h for h in self.balancers if f" {self.vip}/" in self.exec(h, "ip", "-o", "-4", "addr").stdout]
+        return holders[0] if len(holders) == 1 else None
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def call(url, data=None, timeout=5):
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        text = response.read().decode()
+    return json.loads(text) if text.strip() else None
+
+
+def ok(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def rfc3339(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def drill_alerts(batch, count):
+    """`count` alerts of one batch, each its own group (the lab routes LabDrill by batch and id)."""
+    now = datetime.now(UTC)
+    return [{"labels": {"alertname": "LabDrill", "batch": batch, "id": str(i), "severity": "none"},
+             "startsAt": rfc3339(now), "endsAt": rfc3339(now + timedelta(minutes=10))} for i in range(count)]
+
+
+def post_alerts(addresses, batch, count):
+    """Post `count` alert groups to every Alertmanager in `addresses`, as each Prometheus does."""
+    alerts = drill_alerts(batch, count)
+    for address in addresses:
+        call(f"http://{address}/api/v2/alerts", data=alerts)
+
+
+def cluster_sizes(drill_lab):
+    return {name: len(call(f"http://{address}/api/v2/status")["cluster"]["peers"])
+            for name, (_, _, address) in drill_lab.alertmanagers.items()}
+
+
+def position_zero(drill_lab):
+    first_address = next(iter(drill_lab.alertmanagers.values()))[2]
+    first = sorted(peer["name"] for peer in call(f"http://{first_address}/api/v2/status")["cluster"]["peers"])[0]
+    for name, (_, _, address) in drill_lab.alertmanagers.items():
+        if call(f"http://{address}/api/v2/status")["cluster"]["name"] == first:
+            return name
+    raise AssertionError(f"no instance has the first peer name {first}")
+
+
+class Load:
+    """Requests through the floating address every `interval` s, in a thread, until stopped."""
+
+    def __init__(self, url, interval=0.25):
+        self.url, self.interval, self.results = url, interval, []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            began = time.monotonic()
+            self.results.append((began, ok(self.url, timeout=1)))
+            self.done.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.results
+
+
+# --- the drills ---------------------------------------------------------------------------
+
+def drill_prometheus(drill_lab, receiver, short):
+    stopped = {shard: replicas[-1] for shard, replicas in drill_lab.shards.items()}
+    window = 45 if short else 150
+    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/api/v1/query?query=up")
+    loads = {shard: Load(f"http://{drill_lab.vip}/prometheus/shard-{shard}/api/v1/query?query=up")
+             for shard in drill_lab.shards if shard != 0}
+    time.sleep(5)
+    stop_time = time.time()
+    for host in stopped.values():
+        drill_lab.exec(host, "systemctl", "stop", "prometheus")
+    alert_seen = {}
+    try:
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            for shard, host in stopped.items():
+                if shard not in alert_seen and receiver.notifications(
+                        lambda n, host=host: any(a.get("alertname") == "PrometheusReplicaMissing"
+                                                 and a.get("instance", "").startswith(drill_lab.address(host) + ":")
+                                                 for a in n["alerts"])):
+                    alert_seen[shard] = time.time() - stop_time
+            if not short and len(alert_seen) == len(stopped):
+                break
+            time.sleep(1)
+        if not short:
+            time.sleep(PEER_TIMEOUT + 5)  # room for a duplicate to show up
+    finally:
+        for host in stopped.values():
+            drill_lab.exec(host, "systemctl", "start", "prometheus")
+    restart_time = time.time()
+    results = [*load.stop(), *(r for extra in loads.values() for r in extra.stop())]
+    failed = sum(1 for _, good in results if not good)
+    for host in stopped.values():
+        wait_for(lambda host=host: ok(f"http://{drill_lab.address(host)}:9090/-/ready"), 90, f"{host} ready")
+    time.sleep(5)  # let the last samples reach storage
+    gaps = {}
+    for shard, replicas in drill_lab.shards.items():
+        survivor = drill_lab.address(replicas[0])
+        query = f'up{{job="prometheus",shard="{shard}",instance="{survivor}:9090"}}'
+        text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage
+            f"http://{drill_lab.storage}:8428/api/v1/export?match[]={urllib.parse.quote(query)}"
+            f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10).read().decode()
+        stamps = sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
+        assert stamps, f"no samples of {query} in remote storage"
+        gaps[shard] = max(b - a for a, b in zip(stamps, stamps[1:], strict=False)) if len(stamps) > 1 else window
+    figures = (f"{len(stopped)} replicas stopped {restart_time - stop_time:.0f}s; {failed} of {len(results)} queries "
+               f"through {drill_lab.vip} failed; longest storage gap per shard "
+               + ", ".join(f"{s}: {g:.0f}s" for s, g in sorted(gaps.items())))
+    problems = []
+    if failed:
+        problems.append(f"{failed} queries failed")
+    if max(gaps.values()) > 2 * SCRAPE_INTERVAL:
+        problems.append(f"a storage gap is longer than {2 * SCRAPE_INTERVAL}s")
+    if not short:
+        keys = [n["group_key"] for n in receiver.notifications(
+            lambda n: any(a.get("alertname") == "PrometheusReplicaMissing" for a in n["alerts"]))]
+        figures += ("; PrometheusReplicaMissing delivered after "
+                    + ", ".join(f"shard {s}: {t:.0f}s" for s, t in sorted(alert_seen.items()))
+                    + f" ({len(keys)} notifications, {len(set(keys))} groups)")
+        if len(alert_seen) != len(stopped):
+            problems.append(f"the alert arrived for shards {sorted(alert_seen)} only")
+        if len(keys) != len(set(keys)):
+            problems.append("a PrometheusReplicaMissing group was notified twice")
+    return figures, problems
+
+
+def drill_alertmanager_down(drill_lab, receiver, short):
+    count = 10 if short else 20
+    victim = position_zero(drill_lab)
+    host, unit, victim_address = drill_lab.alertmanagers[victim]
+    drill_lab.exec(host, "systemctl", "stop", unit)
+    batch = uuid.uuid4().hex[:8]
+    try:
+        others = [a for n, (_, _, a) in drill_lab.alertmanagers.items() if n != victim]
+        posted = time.time()
+        post_alerts(others, batch, count)
+        mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
+        wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 90,
+                 f"{count} groups delivered")
+        latest = max(n["received"] for n in receiver.notifications(mine)) - posted
+        time.sleep(2 * PEER_TIMEOUT + 5)
+        received = receiver.notifications(mine)
+    finally:
+        drill_lab.exec(host, "systemctl", "start", unit)
+    wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
+             f"{victim} rejoining")
+    keys = [n["group_key"] for n in received]
+    senders = sorted({re.sub(r"^https?://", "", n["sender"]) for n in received})
+    figures = (f"{victim} (position 0) stopped: {len(keys)} notifications for {count} groups, all within "
+               f"{latest:.1f}s, sent by {', '.join(senders)}; rejoined, {len(drill_lab.alertmanagers)} peers each")
+    problems = []
+    if len(keys) != count or len(set(keys)) != count:
+        problems.append(f"{len(keys)} notifications ({len(set(keys))} groups) for {count} groups")
+    if any(victim_address.split(":")[0] in s and victim_address.split(":")[1] in s for s in senders):
+        problems.append("the stopped instance sent")
+    return figures, problems
+
+
+def drill_partition(drill_lab, receiver, short):
+    count = 5 if short else 10
+    network = drill_lab.settings["lab_network_name"]
+    cut_host = sorted({host for host, _, _ in drill_lab.alertmanagers.values()})[-1]
+    cut = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h == cut_host}
+    rest = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h != cut_host}
+    batch = uuid.uuid4().hex[:8]
+    mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
+    subprocess.run(["docker", "network", "disconnect", network, drill_lab.container(cut_host)], check=True)
+    try:
+        post_alerts(rest.values(), batch, count)
+        # The cut-off side hears from its own Prometheus only: post there from inside the host.
+        now = datetime.now(UTC)
+        alerts = drill_alerts(batch, count)
+        silence = {"matchers": [{"name": "alertname", "value": "LabDrillSilenced", "isRegex": False}],
+                   "startsAt": rfc3339(now), "endsAt": rfc3339(now + timedelta(hours=1)),
+                   "createdBy": "drill", "comment": "made on the cut-off side"}
+        port = next(iter(cut.values())).split(":")[1]
+        script = ("import json, sys, urllib.request as u\n"
+                  "def post(path, data):\n"
+                  f"    r = u.Request('http://127.0.0.1:{port}' + path, data=json.dumps(data).encode(),"
+                  " headers={'Content-Type': 'application/json'})\n"
+                  "    return u.urlopen(r, timeout=5).read().decode()\n"
+                  "post('/api/v2/alerts', json.loads(sys.argv[1]))\n"
+                  "print(json.loads(post('/api/v2/silences', json.loads(sys.argv[2])))['silenceID'])\n")
+        made = drill_lab.exec(cut_host, "python3", "-c", script, json.dumps(alerts), json.dumps(silence))
+        assert made.returncode == 0, made.stderr
+        silence_id = made.stdout.strip()
+        wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 90,
+                 f"{count} groups delivered by the connected side")
+        time.sleep(10 if short else 30)
+    finally:
+        subprocess.run(["docker", "network", "connect", "--ip", drill_lab.address(cut_host), network,
+                        drill_lab.container(cut_host)], check=True)
+    healed = time.monotonic()
+    wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
+             "the cluster whole again")
+    wait_for(lambda: all(any(s["id"] == silence_id for s in call(f"http://{a}/api/v2/silences"))
+                         for a in rest.values()), 60, "the cut-off side's silence on every instance")
+    merged = time.monotonic() - healed
+    time.sleep(2 * PEER_TIMEOUT)  # the cut-off side may now deliver what it held back
+    keys = [n["group_key"] for n in receiver.notifications(mine)]
+    duplicates = len(keys) - len(set(keys))
+    figures = (f"{cut_host} cut off: {len(keys)} notifications for {count} groups ({duplicates} duplicates; "
+               f"at-least-once is what upstream promises in a partition); after healing, cluster whole and the "
+               f"cut-off side's silence everywhere within {merged:.1f}s")
+    problems = [] if len(set(keys)) == count else [f"{len(set(keys))} of {count} groups delivered"]
+    return figures, problems
+
+
+def drill_balancer(drill_lab, receiver, short):
+    holder = drill_lab.vip_holder()
+    assert holder, f"no balancer holds {drill_lab.vip}"
+    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/-/ready")
+    time.sleep(3)
+    stopped = time.monotonic()
+    subprocess.run(["docker", "stop", "-t", "1", drill_lab.container(holder)], capture_output=True, check=True)
+    moved_at = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and moved_at is None:
+            if drill_lab.vip_holder() not in (None, holder):
+                moved_at = time.monotonic()
+            time.sleep(0.1)
+        time.sleep(5 if short else 15)
+    finally:
+        results = load.stop()
+        subprocess.run(["docker", "start", drill_lab.container(holder)], capture_output=True, check=True)
+    wait_for(lambda: ok(f"http://{drill_lab.address(holder)}/prometheus/shard-0/-/ready"), 90, f"{holder} back")
+    wait_for(lambda: "active" in drill_lab.exec(holder, "systemctl", "is-active", "keepalived").stdout, 30,
+             f"keepalived on {holder}")
+    failed = [began for began, good in results if not good]
+    after = [began for began in failed if moved_at is not None and began >= moved_at]
+    figures = (f"{holder} stopped: address moved in "
+               + (f"{moved_at - stopped:.1f}s" if moved_at else "never")
+               + f"; {len(failed)} of {len(results)} requests (0.25s apart) failed, {len(after)} after the move")
+    problems = []
+    if moved_at is None:
+        problems.append("the address did not move")
+    if after:
+        problems.append(f"{len(after)} requests failed after the move")
+    return figures, problems
+
+
+def drill_database(drill_lab, receiver, short):
+    report = lab.GRAFANA_REPORT
+    installed = [h for h in drill_lab.grafanas
+                 if drill_lab.exec(h, "dpkg-query", "-W", "grafana").returncode == 0]
+    if not installed:
+        reason = report.read_text().splitlines()[0] if report.exists() else "Grafana is not installed"
+        return reason, None
+    health = f"http://{drill_lab.address(installed[0])}:3000/api/health"
+    drill_lab.exec(drill_lab.database, "systemctl", "stop", "mariadb")
+    try:
+        wait_for(lambda: not ok(health), 60, "Grafana reporting the database down")
+        down = "Grafana's /api/health failed while the database was stopped"
+    finally:
+        drill_lab.exec(drill_lab.database, "systemctl", "start", "mariadb")
+    started = time.monotonic()
+    wait_for(lambda: ok(health), 90, "Grafana healthy again")
+    return f"{down}; healthy again {time.monotonic() - started:.1f}s after it came back", []
+
+
+def drill_whole(drill_lab, receiver, short):
+    summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "summary", "--strict"],
+                             capture_output=True, text=True, check=False)
+    sizes = cluster_sizes(drill_lab)
+    started = time.monotonic()
+    converge = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+                               str(ROOT / "site.yml")], capture_output=True, text=True, check=False, cwd=ROOT,
+                              env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+    changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)",
+                                                                converge.stdout, re.M) if m.group(1) != "localhost"}
+    figures = (f"service table {'healthy' if summary.returncode == 0 else 'NOT healthy'}; Alertmanager peers "
+               f"{sorted(set(sizes.values()))}; converge rc {converge.returncode} in {time.monotonic() - started:.0f}s, "
+               f"changed={sum(changed.values())} on {len(changed)} hosts")
+    problems = []
+    if summary.returncode != 0:
+        problems.append("a service is down:\n" + summary.stdout)
+    if set(sizes.values()) != {len(drill_lab.alertmanagers)}:
+        problems.append(f"cluster sizes {sizes}")
+    if converge.returncode != 0 or sum(changed.values()) != 0:
+        problems.append(f"the converge changed something or failed: {changed}\n{converge.stdout[-2000:]}")
+    return figures, problems
+
+
+DRILLS = [
+    ("1 Prometheus replica per shard down", drill_prometheus),
+    ("2 Alertmanager position 0 down", drill_alertmanager_down),
+    ("3 Alertmanager host partitioned", drill_partition),
+    ("4 active balancer down", drill_balancer),
+    ("5 database down", drill_database),
+    ("6 everything back", drill_whole),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inventory", default=ROOT / "inventories" / "lab")
+    parser.add_argument("--short", action="store_true", help="shorter windows, no wait for rule-driven alerts")
+    parser.add_argument("--only", type=int, action="append", help="run only drill N (repeatable)")
+    args = parser.parse_args()
+    drill_lab = Lab(args.inventory)
+    try:
+        receiver = Receiver(RECEIVER_PORT)
+    except OSError as error:
+        sys.exit(f"drill: cannot listen on port {RECEIVER_PORT} for the Alertmanagers' webhook: {error}")
+    socket.setdefaulttimeout(10)
+    rows, failed = [], False
+    for name, drill in DRILLS:
+        if args.only and int(name.split()[0]) not in args.only:
+            continue
+        started = time.monotonic()
+        print(f"drill {name} ...", flush=True)
+        try:
+            figures, problems = drill(drill_lab, receiver, args.short)
+        except (AssertionError, OSError, subprocess.CalledProcessError, KeyError, ValueError) as error:
+            figures, problems = f"aborted: {error}", [traceback.format_exc(limit=3)]
+        verdict = "not checked" if problems is None else ("PASS" if not problems else "FAIL")
+        failed |= verdict == "FAIL"
+        rows.append((name, verdict, f"{time.monotonic() - started:.0f}s", figures))
+        print(f"  {verdict}: {figures}", flush=True)
+        for problem in problems or []:
+            print(f"  problem: {problem}", flush=True)
+    print("\n| drill | result | took | measured |\n| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
