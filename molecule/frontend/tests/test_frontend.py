@@ -287,7 +287,35 @@ def test_broken_nginx_config_is_refused():
         assert get(f"http://{address}{SHARD_PATH}/-/ready")[0] == 200, host
 
 
-# --- 6. Grafana itself, when a package is supplied -----------------------------------
+# --- 6. Grafana's install gates (these need no Grafana build) --------------------------
+
+def test_grafana_package_with_a_wrong_checksum_is_refused(tmp_path):
+    package = tmp_path / "grafana_0.0.0_amd64.deb"
+    package.write_bytes(b"not the package the checksum names\n")
+    installed = docker("fg-1", "dpkg-query", "-W", "grafana").stdout
+    result = live.converge(SCENARIO, {"grafana_install_method": "package_file",
+                                      "grafana_package_file": str(package),
+                                      "grafana_package_sha256": "0" * 64},
+                           limit="fg-1", tags="grafana")
+    assert result.returncode != 0
+    output = " ".join(result.output.split())
+    assert "fg-1: the Grafana package has sha256 " in output, result.output[-3000:]
+    assert f"grafana_package_sha256 says {'0' * 64}" in output
+    assert docker("fg-1", "dpkg-query", "-W", "grafana").stdout == installed  # nothing was installed
+
+
+@pytest.mark.skipif(bool(PACKAGE), reason="Grafana is installed from GRAFANA_PACKAGE_FILE; nothing is missing")
+def test_grafana_without_a_package_stops_with_one_sentence():
+    result = live.converge(SCENARIO, {"grafana_when_unavailable": "fail", "grafana_install_method": "package_file",
+                                      "grafana_package_file": "/nonexistent/grafana.deb"},
+                           limit="fg-2", tags="grafana")
+    assert result.returncode != 0
+    output = " ".join(result.output.split())
+    assert ("Grafana is not installed on fg-2 because the package file /nonexistent/grafana.deb does not exist "
+            "on the controller: provide a Grafana .deb") in output, result.output[-3000:]
+
+
+# --- 7. Grafana itself, when a package is supplied -----------------------------------
 
 def grafana_reason():
     report = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "grafana-unavailable.txt"
