@@ -106,7 +106,6 @@ class Lab:
                 for instance in info["vars"]["alertmanager_instances"]:
                     self.alertmanagers[f"{host}-{instance['name']}"] = (
                         host, f"alertmanager@{instance['name']}", f"{info['address']}:{instance['web_port']}")
-        self.balancers = sorted(h for h, i in self.hosts.items() if "loadbalancer" in i["groups"])
         self.storage = next(i["address"] for i in self.hosts.values() if "remote_storage" in i["groups"])
         self.database = next(h for h, i in self.hosts.items() if "mysql" in i["groups"])
         self.grafanas = sorted(h for h, i in self.hosts.items() if "grafana" in i["groups"])
@@ -122,8 +121,7 @@ class Lab:
         return self.hosts[host]["address"]
 
     def vip_holder(self):
-        holders = [h for h in self.balancers if f" {self.vip}/" in self.exec(h, "ip", "-o", "-4", "addr").stdout]
-        return holders[0] if len(holders) == 1 else None
+        return lab.vip_holder(self.hosts, self.vip)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -245,16 +243,21 @@ def drill_prometheus(drill_lab, receiver, short):
     failed = sum(1 for _, good in results if not good)
     for host in stopped.values():
         wait_for(lambda host=host: ok(f"http://{drill_lab.address(host)}:9090/-/ready"), 90, f"{host} ready")
-    time.sleep(5)  # let the last samples reach storage
     gaps = {}
     for shard, replicas in drill_lab.shards.items():
         survivor = drill_lab.address(replicas[0])
         query = f'up{{job="prometheus",shard="{shard}",instance="{survivor}:9090"}}'
-        text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage
-            f"http://{drill_lab.storage}:8428/api/v1/export?match[]={urllib.parse.quote(query)}"
-            f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10).read().decode()
-        stamps = sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
-        assert stamps, f"no samples of {query} in remote storage"
+
+        def samples(query=query):
+            text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage
+                f"http://{drill_lab.storage}:8428/api/v1/export?match[]={urllib.parse.quote(query)}"
+                f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10).read().decode()
+            return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
+
+        # Until storage holds a sample from after the restart: the window is then complete.
+        wait_for(lambda samples=samples: samples() and samples()[-1] >= restart_time, 60,
+                 f"samples of {query} after the restart in remote storage")
+        stamps = samples()
         gaps[shard] = max(b - a for a, b in zip(stamps, stamps[1:], strict=False)) if len(stamps) > 1 else window
     figures = (f"{len(stopped)} replicas stopped {restart_time - stop_time:.0f}s; {failed} of {len(results)} queries "
                f"through {drill_lab.vip} failed; longest storage gap per shard "

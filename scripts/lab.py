@@ -155,6 +155,15 @@ def down(args):
     print(f"lab: removed {len(names)} containers and network {network}")
 
 
+def vip_holder(hosts, vip):
+    """The running balancer that has `vip` on an interface, or None."""
+    holders = [host for host, info in hosts.items() if "loadbalancer" in info["groups"]
+               and container_state(info["container"]) == "running"
+               and f" {vip}/" in run(["docker", "exec", info["container"], "ip", "-o", "-4", "addr"],
+                                     check=False).stdout]
+    return holders[0] if len(holders) == 1 else None
+
+
 def probe(url):
     """HTTP status of ``url``, or for ``tcp://host:port`` whether a connection opens ('open')."""
     if url.startswith("tcp://"):
@@ -201,10 +210,7 @@ def summary(args):
     vips = sorted({str(info["vars"].get("keepalived_virtual_ipaddress", "")).split("/")[0]
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
     for vip in vips:
-        holder = next((host for host, info in hosts.items() if "loadbalancer" in info["groups"]
-                       and container_state(info["container"]) == "running"
-                       and f" {vip}/" in run(["docker", "exec", info["container"], "ip", "-o", "-4", "addr"],
-                                             check=False).stdout), "nobody")
+        holder = vip_holder(hosts, vip) or "nobody"
         url = f"http://{vip}/prometheus/shard-0/-/ready"
         rows.append((f"VIP {vip}", "-", "-", f"floating address (on {holder})", url, probe(url)))
     widths = [max(len(str(row[i])) for row in rows + [("host", "container", "systemd", "service", "url", "health")])
