@@ -48,6 +48,7 @@ def _sibling(name):
 
 peers = _sibling("peers")
 frontend = _sibling("frontend")
+webaccess = _sibling("webaccess")
 
 _VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 _UNSET = object()
@@ -124,6 +125,52 @@ def _secret_problems(groups, hostvars, problems):
                             f"of {databases[0]}; set both from the same vault variable")
 
 
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(), ""
+    except OSError as error:
+        return None, error.strerror or str(error)
+
+
+def _tls_file_problems(host, hostvars, component, names):
+    """Problems of one host's certificate, key and CA files for ``component``'s web port."""
+    variables = {kind: f"{component}_web_tls_{kind}_src" for kind in ("cert", "key", "ca")}
+    contents, problems = {}, []
+    for kind, name in variables.items():
+        path = _get(hostvars, host, name)
+        if path is _UNSET or not str(path).strip():
+            problems.append(f"host {host}: {name} is not set ({component}_web_tls_enabled is true)")
+            continue
+        contents[kind], error = _read(str(path))
+        if contents[kind] is None:
+            problems.append(f"host {host}: {name} ({path}) cannot be read: {error}")
+    if problems:
+        return problems
+    return [f"host {host}: {variables['cert']} / {variables['key']}: {problem}"
+            for problem in webaccess.tls_problems(contents["cert"], contents["key"], names=names,
+                                                  ca_pem=contents["ca"])]
+
+
+def _web_problems(groups, hostvars, problems):
+    """TLS files and basic-auth passwords of the Prometheus and Alertmanager web ports."""
+    tiers = (("prometheus", groups.get("prometheus", []) + groups.get("prometheus_global", [])),
+             ("alertmanager", groups.get("alertmanager", [])))
+    for component, hosts in tiers:
+        for host in dict.fromkeys(hosts):
+            username = _get(hostvars, host, f"{component}_web_basic_auth_username")
+            if username is not _UNSET and username:
+                password = f"{component}_web_basic_auth_password"
+                problem = frontend.secret_problem(_secret(hostvars, host, password))
+                if problem:
+                    problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file)")
+            if _get(hostvars, host, f"{component}_web_tls_enabled") is True:
+                server_name = _get(hostvars, host, f"{component}_web_tls_server_name")
+                address = _check(problems, peers.host_address, host, hostvars)
+                names = [address, component if server_name is _UNSET else server_name]
+                problems.extend(_tls_file_problems(host, hostvars, component, names))
+
+
 def _balancer_problems(groups, hostvars, problems):
     balancers = groups.get("loadbalancer", [])
     if len(balancers) < 2:
@@ -147,7 +194,7 @@ def inventory_problems(groups, hostvars):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _prometheus_problems, _alertmanager_problems, _secret_problems,
-                  _balancer_problems):
+                  _web_problems, _balancer_problems):
         check(groups, hostvars, problems)
     return list(dict.fromkeys(problems))
 

@@ -5,11 +5,14 @@ drills that push a change, or a broken input, through the roles); `wait_for`
 polls a check with a deadline instead of sleeping a fixed time.
 """
 
+import base64
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -28,6 +31,22 @@ def wait_for(check, timeout, what):
             last = error
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None):
+    """GET (or ``method`` with ``data``) ``url``; return the body as text.
+
+    ``auth`` is ``(user, password)`` for basic auth; ``cafile`` the CA that must have
+    issued an https server's certificate (names are checked). HTTP errors raise
+    ``urllib.error.HTTPError`` with the status code.
+    """
+    request = urllib.request.Request(url, data=data, method=method)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile and url.startswith("https:") else None
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        return response.read().decode()
 
 
 def converge(scenario_dir, *extra_vars, limit=None, tags=None):

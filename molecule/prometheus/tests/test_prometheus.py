@@ -6,8 +6,11 @@ scrape job) and put the baseline back before they finish.
 """
 
 import json
+import os
+import ssl
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -32,11 +35,14 @@ GLOBAL = "10.213.20.31"
 NODE_TARGETS = sorted(f"{ip}:9100" for ip in
                       ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.21", GLOBAL])
 SCRAPE_INTERVAL = 15
+# The scenario serves every Prometheus over HTTPS with basic auth (molecule.yml).
+TLS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
+AUTH = ("promha", "molecule-prom-7c1d93e0")
+VIEWER = ("viewer", "molecule-viewer-2f8a61")
 
 
-def get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read().decode()
+def get(url, timeout=5, auth=AUTH):
+    return live.fetch(url, auth=auth, cafile=TLS / "ca.crt", timeout=timeout)
 
 
 def get_json(url):
@@ -44,7 +50,7 @@ def get_json(url):
 
 
 def active_targets(ip, job=None):
-    data = get_json(f"http://{ip}:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+    data = get_json(f"https://{ip}:9090/api/v1/targets?state=active")["data"]["activeTargets"]
     return sorted(t["labels"]["instance"] for t in data if job is None or t["labels"]["job"] == job)
 
 
@@ -64,15 +70,15 @@ def start_time(host, pid):
 
 def test_every_replica_is_ready():
     for name, (ip, _) in REPLICAS.items():
-        assert get(f"http://{ip}:9090/-/ready").strip().startswith("Prometheus"), name
+        assert get(f"https://{ip}:9090/-/ready").strip().startswith("Prometheus"), name
 
 
 def test_pair_configs_differ_only_in_replica_label(host):
     name = host.backend.get_hostname()
     ip, shard = REPLICAS[name]
     peer = next(n for n, (_, s) in REPLICAS.items() if s == shard and n != name)
-    mine = get_json(f"http://{ip}:9090/api/v1/status/config")["data"]["yaml"]
-    theirs = get_json(f"http://{REPLICAS[peer][0]}:9090/api/v1/status/config")["data"]["yaml"]
+    mine = get_json(f"https://{ip}:9090/api/v1/status/config")["data"]["yaml"]
+    theirs = get_json(f"https://{REPLICAS[peer][0]}:9090/api/v1/status/config")["data"]["yaml"]
     assert f"replica: {name}" in mine and f"replica: {peer}" in theirs
     assert mine.replace(f"replica: {name}", "replica: X") == theirs.replace(f"replica: {peer}", "replica: X")
     assert f"shard: \"{shard}\"" in mine
@@ -82,6 +88,73 @@ def test_alerts_and_remote_write_drop_the_replica_label(host):
     config = host.file("/etc/prometheus/prometheus.yml").content_string
     assert config.count("action: labeldrop") == 2  # alert_relabel_configs and write_relabel_configs
     assert "http://10.213.20.21:8428/api/v1/write" in config
+
+
+# 1b. TLS and basic auth on the web port; every client the toolkit configures follows -----
+
+def status_of(url, **kwargs):
+    try:
+        get(url, **kwargs)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
+
+
+def test_web_port_wants_tls_and_a_password():
+    for name, (ip, _) in {**REPLICAS, "mp-global": (GLOBAL, None)}.items():
+        url = f"https://{ip}:9090/api/v1/status/buildinfo"
+        assert status_of(url) == 200, name
+        assert status_of(url, auth=VIEWER) == 200, name  # an extra user
+        assert status_of(url, auth=None) == 401, name
+        assert status_of(url, auth=("promha", "wrong-password-123")) == 401, name
+        # Plain HTTP gets no answer from the API, and the certificate is checked against its address.
+        with pytest.raises((urllib.error.HTTPError, ConnectionError, OSError)):
+            get(f"http://{ip}:9090/api/v1/status/buildinfo")
+        stranger = ssl.create_default_context()  # the system CAs only: our CA is not among them
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(url, timeout=5, context=stranger)
+
+
+def test_hosts_keep_only_bcrypt_hashes_and_a_private_client_password(host):
+    web = host.file("/etc/prometheus/web/web.yml")
+    assert web.mode == 0o640 and web.user == "root" and web.group == "prometheus"
+    text = web.content_string
+    assert "basic_auth_users:" in text and "$2b$" in text and "tls_server_config:" in text
+    grep = host.run("grep -rl -e molecule-prom-7c1d93e0 -e molecule-viewer-2f8a61 /etc/prometheus /etc/systemd")
+    assert grep.stdout.split() == ["/etc/prometheus/web/client.password"]
+    password = host.file("/etc/prometheus/web/client.password")
+    assert password.mode == 0o640 and password.group == "prometheus"
+    assert host.file("/etc/prometheus/web/server.key").mode == 0o640
+    assert "--web.config.file=/etc/prometheus/web/web.yml" in host.file(
+        "/etc/systemd/system/prometheus.service").content_string
+
+
+def test_pair_and_federation_scrape_over_tls_with_auth():
+    for name, (ip, _) in {**REPLICAS, "mp-global": (GLOBAL, None)}.items():
+        job = "federate" if name == "mp-global" else "prometheus"
+
+        def healthy(ip=ip, job=job):
+            data = get_json(f"https://{ip}:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+            mine = [t for t in data if t["labels"]["job"] == job]
+            return mine if mine and all(t["health"] == "up" for t in mine) else None
+
+        targets = wait_for(healthy, 60, f"{name}'s {job} targets to be up")
+        assert all(t["scrapeUrl"].startswith("https://") for t in targets), name
+        assert len(targets) == (len(REPLICAS) if job == "federate" else 2), name
+
+
+def test_a_key_that_does_not_match_is_refused_before_any_change(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s1-b":
+        pytest.skip("one replica is enough")
+    before = {f: host.file(f"/etc/prometheus/web/{f}").sha256sum for f in ("web.yml", "server.crt", "server.key")}
+    pid = main_pid(host)
+    result = converge({"prometheus_web_tls_key_src": str(TLS / "mp-s1-a.key")}, limit=name)
+    assert result.returncode != 0
+    assert f"{name}: prometheus_web_tls_cert_src" in result.output
+    assert "the key does not belong to the certificate" in result.output
+    assert {f: host.file(f"/etc/prometheus/web/{f}").sha256sum for f in before} == before
+    assert main_pid(host) == pid
 
 
 # 2. sharding matches the filter's prediction ------------------------------------------
@@ -121,13 +194,13 @@ def test_remote_storage_holds_one_deduplicated_series_per_target():
 
 
 def test_global_tier_federates_every_replica_of_every_shard():
-    config = get_json(f"http://{GLOBAL}:9090/api/v1/status/config")["data"]["yaml"]
+    config = get_json(f"https://{GLOBAL}:9090/api/v1/status/config")["data"]["yaml"]
     assert "job_name: federate" in config and "honor_labels: true" in config
     assert "job_name: node" not in config  # the global tier scrapes no targets itself
     query = urllib.parse.quote('job:up:sum{job="node"}')
 
     def federated():
-        result = get_json(f"http://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]
+        result = get_json(f"https://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]
         seen = {(r["metric"]["shard"], r["metric"]["replica"]) for r in result}
         return seen if len(seen) == len(REPLICAS) else None
 
@@ -136,7 +209,7 @@ def test_global_tier_federates_every_replica_of_every_shard():
 
     def per_shard_counts():
         per_shard = {}
-        for r in get_json(f"http://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]:
+        for r in get_json(f"https://{GLOBAL}:9090/api/v1/query?query={query}")["data"]["result"]:
             per_shard.setdefault(r["metric"]["shard"], set()).add(float(r["value"][1]))
         return per_shard
 
@@ -193,14 +266,14 @@ def test_default_rules_pass_promtool_unit_tests(host):
 def test_broken_rule_file_is_refused_and_server_keeps_running(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("groups:\n  - name: broken\n    rules:\n      - alert: Broken\n        expr: up ==== 1\n")
-    before = {name: get(f"http://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
+    before = {name: get(f"https://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
     result = converge({"prometheus_rule_files": [str(broken)]}, limit="mp-s0-a")
     assert result.returncode != 0
     assert "failed to validate" in result.output
     ip = REPLICAS["mp-s0-a"][0]
-    assert get(f"http://{ip}:9090/-/ready").startswith("Prometheus")
-    assert get(f"http://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]
-    assert "broken" not in get(f"http://{ip}:9090/api/v1/rules")
+    assert get(f"https://{ip}:9090/-/ready").startswith("Prometheus")
+    assert get(f"https://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]
+    assert "broken" not in get(f"https://{ip}:9090/api/v1/rules")
 
 
 def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
@@ -215,7 +288,7 @@ def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
     assert result.returncode != 0
     assert host.file("/etc/prometheus/prometheus.yml").sha256sum == live
     assert main_pid(host) == pid
-    assert get(f"http://{REPLICAS[name][0]}:9090/-/ready").startswith("Prometheus")
+    assert get(f"https://{REPLICAS[name][0]}:9090/-/ready").startswith("Prometheus")
 
 
 # 6. a scrape change reloads without a restart -----------------------------------------
@@ -286,4 +359,4 @@ def test_replica_loss_leaves_no_gap_in_remote_storage(host):
         assert max(gaps.values()) <= 2 * SCRAPE_INTERVAL, gaps
     finally:
         host.run("systemctl start prometheus")
-        wait_for(lambda: get(f"http://{REPLICAS[name][0]}:9090/-/ready"), 60, "the replica to come back")
+        wait_for(lambda: get(f"https://{REPLICAS[name][0]}:9090/-/ready"), 60, "the replica to come back")

@@ -111,3 +111,62 @@ def test_filter_module():
     assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings"}
     with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
         inventory_problems(["p1"], {})
+
+
+# --- web access: TLS files and basic-auth passwords ------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    import subprocess
+    from pathlib import Path
+    directory = tmp_path_factory.mktemp("pki")
+    script = Path(__file__).resolve().parents[4] / "scripts" / "test-pki.sh"
+    for name, ip in (("p1", "10.0.0.21"), ("p2", "10.0.0.22"), ("a1", "10.0.0.31")):
+        subprocess.run(["bash", str(script), str(directory), name, f"IP:{ip}", "DNS:prometheus",
+                        "DNS:alertmanager"], check=True)
+    return directory
+
+
+def with_tls(hostvars, pki, hosts, component="prometheus"):
+    for host in hosts:
+        hostvars[host].update({f"{component}_web_tls_enabled": True,
+                               f"{component}_web_tls_cert_src": str(pki / f"{host}.crt"),
+                               f"{component}_web_tls_key_src": str(pki / f"{host}.key"),
+                               f"{component}_web_tls_ca_src": str(pki / "ca.crt")})
+
+
+def test_good_tls_files_and_passwords_pass(pki):
+    groups, hostvars = inventory()
+    with_tls(hostvars, pki, ["p1", "p2"])
+    with_tls(hostvars, pki, ["a1"], component="alertmanager")
+    for host in ("p1", "p2"):
+        hostvars[host].update(prometheus_web_basic_auth_username="promha", prometheus_web_basic_auth_password=GOOD_SECRET)
+    assert inventory_problems(groups, hostvars) == []
+
+
+def test_tls_and_password_problems_name_the_host_and_the_variable(pki):
+    groups, hostvars = inventory()
+    with_tls(hostvars, pki, ["p1", "p2"])
+    with_tls(hostvars, pki, ["a2"], component="alertmanager")
+    hostvars["p1"]["prometheus_web_tls_key_src"] = str(pki / "p2.key")      # another host's key
+    hostvars["a2"]["alertmanager_web_tls_cert_src"] = str(pki / "a1.crt")   # covers 10.0.0.31, not .32
+    hostvars["a2"]["alertmanager_web_tls_key_src"] = str(pki / "a1.key")
+    hostvars["p2"]["prometheus_web_tls_ca_src"] = str(pki / "missing.crt")
+    hostvars["p2"].update(prometheus_web_basic_auth_username="promha", prometheus_web_basic_auth_password="CHANGEME")
+    problems = inventory_problems(groups, hostvars)
+    assert problems == [
+        "host p1: prometheus_web_tls_cert_src / prometheus_web_tls_key_src: the key does not belong to the certificate",
+        "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
+        "(set it in the inventory's vault file)",
+        f"host p2: prometheus_web_tls_ca_src ({pki / 'missing.crt'}) cannot be read: No such file or directory",
+        "host a2: alertmanager_web_tls_cert_src / alertmanager_web_tls_key_src: the certificate's subjectAltName "
+        "does not cover 10.0.0.32",
+    ]
+
+
+def test_tls_on_without_files_says_which_variable_is_missing():
+    groups, hostvars = inventory()
+    hostvars["a1"]["alertmanager_web_tls_enabled"] = True
+    assert inventory_problems(groups, hostvars) == [
+        f"host a1: alertmanager_web_tls_{kind}_src is not set (alertmanager_web_tls_enabled is true)"
+        for kind in ("cert", "key", "ca")]

@@ -1,0 +1,162 @@
+"""Web access filters: basic-auth users and TLS files for Prometheus and Alertmanager.
+
+Both servers read ``--web.config.file`` (the exporter-toolkit format) on every
+request: ``tls_server_config`` with a certificate and key, and
+``basic_auth_users`` mapping a user name to a **bcrypt hash**. The inventory
+holds the plain passwords (vault); these filters hash them on the controller,
+and check the certificate files before anything is copied to a host.
+
+Filters
+-------
+``web_users``
+    ``{'promha': 'plain'} | web_users(existing_web_yml_text)`` -> ``{'promha':
+    '$2b$...'}``. A hash already on the host is kept when it still matches the
+    password (bcrypt salts are random, so hashing again would change the file on
+    every run); a new or changed password gets a fresh hash.
+``tls_problems``
+    ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
+    ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
+    empty when the pair can serve those names and was signed by that CA.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+
+import yaml
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # pragma: no cover - benchmarks without Ansible
+    class AnsibleFilterError(Exception):
+        """Stand-in used when Ansible is not importable."""
+
+
+BCRYPT_ROUNDS = 10
+# bcrypt reads at most 72 bytes of a password; a longer one would be cut silently.
+BCRYPT_MAX_BYTES = 72
+
+
+def _bcrypt():
+    try:
+        import bcrypt
+    except ImportError as error:  # pragma: no cover - depends on the controller
+        raise AnsibleFilterError("web_users needs the Python 'bcrypt' package on the controller "
+                                 "(pip install -r requirements.txt)") from error
+    return bcrypt
+
+
+def _existing_hashes(existing):
+    """``basic_auth_users`` of a web config given as text or a mapping; {} when absent or unreadable."""
+    if not existing:
+        return {}
+    if isinstance(existing, str):
+        try:
+            existing = yaml.safe_load(existing)
+        except yaml.YAMLError:
+            return {}
+    users = existing.get("basic_auth_users") if isinstance(existing, dict) else None
+    return users if isinstance(users, dict) else {}
+
+
+def web_users(users, existing=""):
+    """Hash ``{name: plain password}`` with bcrypt, keeping hashes in ``existing`` that still match."""
+    if not isinstance(users, dict):
+        raise AnsibleFilterError(f"web_users: expected a mapping of user name to password, got {type(users).__name__}")
+    bcrypt = _bcrypt()
+    old = _existing_hashes(existing)
+    hashed = {}
+    for name, password in sorted(users.items()):
+        if not isinstance(name, str) or not name or ":" in name:
+            raise AnsibleFilterError(f"web_users: user name {name!r} must be a non-empty string without ':'")
+        if not isinstance(password, str) or not password:
+            raise AnsibleFilterError(f"web_users: the password of user {name!r} is empty or not a string")
+        secret = password.encode()
+        if len(secret) > BCRYPT_MAX_BYTES:
+            raise AnsibleFilterError(f"web_users: the password of user {name!r} is longer than "
+                                     f"{BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use whole")
+        current = old.get(name)
+        if isinstance(current, str):
+            try:
+                if bcrypt.checkpw(secret, current.encode()):
+                    hashed[name] = current
+                    continue
+            except ValueError:
+                pass  # not a bcrypt hash: replace it
+        hashed[name] = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    return hashed
+
+
+def _load(what, pem, loader):
+    if not isinstance(pem, (str, bytes)) or not pem:
+        return None, f"the {what} is empty"
+    try:
+        return loader(pem.encode() if isinstance(pem, str) else pem), ""
+    except (ValueError, TypeError) as error:
+        return None, f"the {what} is not PEM ({str(error).splitlines()[0]})"
+
+
+def _covers(cert, name, x509):
+    """Does the certificate's subjectAltName cover ``name`` (an IP address or a DNS name)?"""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        address = ipaddress.ip_address(str(name).strip("[]"))
+    except ValueError:
+        wanted = str(name).lower().rstrip(".")
+        for dns in sans.get_values_for_type(x509.DNSName):
+            dns = dns.lower().rstrip(".")
+            if dns == wanted or (dns.startswith("*.") and wanted.split(".", 1)[-1] == dns[2:] and "." in wanted):
+                return True
+        return False
+    return address in sans.get_values_for_type(x509.IPAddress)
+
+
+def tls_problems(cert_pem, key_pem, names=(), ca_pem=None, now=None):
+    """What keeps ``cert_pem``/``key_pem`` from serving ``names`` to clients that trust ``ca_pem``."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    cert, cert_problem = _load("certificate", cert_pem, x509.load_pem_x509_certificate)
+    key, key_problem = _load("key", key_pem, lambda data: serialization.load_pem_private_key(data, password=None))
+    problems = [p for p in (cert_problem, key_problem) if p]
+    if cert is None:
+        return problems
+    if key is not None:
+        def public(k):
+            return k.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        if public(key.public_key()) != public(cert.public_key()):
+            problems.append("the key does not belong to the certificate")
+    moment = now or datetime.datetime.now(datetime.UTC)
+    if moment < cert.not_valid_before_utc:
+        problems.append(f"the certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    if moment > cert.not_valid_after_utc:
+        problems.append(f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    missing = [str(n) for n in names if n and not _covers(cert, n, x509)]
+    if missing:
+        problems.append(f"the certificate's subjectAltName does not cover {', '.join(missing)}")
+    if ca_pem:
+        ca, ca_problem = _load("CA certificate", ca_pem, x509.load_pem_x509_certificate)
+        if ca is None:
+            problems.append(ca_problem)
+        elif ca.fingerprint(ca.signature_hash_algorithm) != cert.fingerprint(cert.signature_hash_algorithm):
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                problems.append("the certificate was not issued by that CA")
+    return problems
+
+
+class FilterModule:
+    """Web access filters."""
+
+    def filters(self):
+        return {
+            "web_users": web_users,
+            "tls_problems": tls_problems,
+        }

@@ -1,0 +1,147 @@
+"""Unit tests for plugins/filter/webaccess.py."""
+
+import datetime
+import ipaddress
+
+import bcrypt
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from webaccess import FilterModule, tls_problems, web_users
+
+NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
+
+
+# --- web_users -------------------------------------------------------------------------
+
+def test_web_users_hashes_with_bcrypt_and_never_returns_the_plain_password():
+    hashed = web_users({"promha": "s3cret-password-1", "alice": "another-pass-22"})
+    assert sorted(hashed) == ["alice", "promha"]
+    assert all(h.startswith("$2b$") and "s3cret" not in h for h in hashed.values())
+    assert bcrypt.checkpw(b"s3cret-password-1", hashed["promha"].encode())
+    assert not bcrypt.checkpw(b"another-pass-22", hashed["promha"].encode())
+
+
+def test_web_users_keeps_a_hash_that_still_matches_so_the_file_does_not_change():
+    first = web_users({"promha": "s3cret-password-1"})
+    existing = yaml.safe_dump({"basic_auth_users": first})
+    assert web_users({"promha": "s3cret-password-1"}, existing) == first
+    # A mapping works as well as the file's text.
+    assert web_users({"promha": "s3cret-password-1"}, {"basic_auth_users": first}) == first
+
+
+def test_web_users_rehashes_a_changed_password_and_drops_removed_users():
+    old = web_users({"promha": "old-password-1", "gone": "old-password-2"})
+    new = web_users({"promha": "new-password-1"}, yaml.safe_dump({"basic_auth_users": old}))
+    assert list(new) == ["promha"]
+    assert new["promha"] != old["promha"]
+    assert bcrypt.checkpw(b"new-password-1", new["promha"].encode())
+
+
+@pytest.mark.parametrize("existing", ["", "{not yaml: [", "basic_auth_users: 3", "- a list",
+                                      "basic_auth_users: {promha: not-a-bcrypt-hash}"])
+def test_web_users_treats_an_unusable_existing_file_as_absent(existing):
+    hashed = web_users({"promha": "s3cret-password-1"}, existing)
+    assert bcrypt.checkpw(b"s3cret-password-1", hashed["promha"].encode())
+
+
+@pytest.mark.parametrize("users,message", [
+    (["promha"], "expected a mapping"),
+    ({"": "s3cret-password-1"}, "must be a non-empty string"),
+    ({"a:b": "s3cret-password-1"}, "without ':'"),
+    ({"promha": ""}, "password of user 'promha' is empty"),
+    ({"promha": None}, "password of user 'promha' is empty"),
+    ({"promha": "x" * 73}, "longer than 72 bytes"),
+])
+def test_web_users_rejects_bad_input_without_echoing_the_password(users, message):
+    with pytest.raises(AnsibleFilterError, match=message) as error:
+        web_users(users)
+    assert "x" * 73 not in str(error.value)
+
+
+# --- tls_problems ----------------------------------------------------------------------
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject_key, issuer_key, issuer_cn, sans=(), days=(-1, 30), ca=False):
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name("ca" if ca else "server"))
+               .issuer_name(_name(issuer_cn))
+               .public_key(subject_key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(NOW + datetime.timedelta(days=days[0]))
+               .not_valid_after(NOW + datetime.timedelta(days=days[1])))
+    if sans:
+        entries = []
+        for san in sans:
+            try:
+                entries.append(x509.IPAddress(ipaddress.ip_address(san)))
+            except ValueError:
+                entries.append(x509.DNSName(san))
+        builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="module")
+def pki():
+    ca_key, key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = _cert(ca_key, ca_key, "ca", ca=True)
+    return {
+        "ca": ca, "ca_key": ca_key, "key": key, "other_key": other_key,
+        "cert": _cert(key, ca_key, "ca", sans=["10.0.0.1", "prometheus", "*.mon.example"]),
+    }
+
+
+def test_a_good_pair_has_no_problems(pki):
+    assert tls_problems(pki["cert"], _key_pem(pki["key"]), ["10.0.0.1", "prometheus", "a.mon.example"],
+                        pki["ca"], now=NOW) == []
+
+
+def test_a_key_of_another_certificate_is_named(pki):
+    assert tls_problems(pki["cert"], _key_pem(pki["other_key"]), now=NOW) == [
+        "the key does not belong to the certificate"]
+
+
+def test_names_outside_the_subject_alt_names_are_listed(pki):
+    assert tls_problems(pki["cert"], _key_pem(pki["key"]), ["10.0.0.1", "10.0.0.2", "alertmanager",
+                                                             "a.b.mon.example"], now=NOW) == [
+        "the certificate's subjectAltName does not cover 10.0.0.2, alertmanager, a.b.mon.example"]
+
+
+def test_expired_and_future_certificates(pki):
+    expired = _cert(pki["key"], pki["ca_key"], "ca", days=(-30, -1))
+    future = _cert(pki["key"], pki["ca_key"], "ca", days=(2, 30))
+    assert tls_problems(expired, _key_pem(pki["key"]), now=NOW)[0].startswith("the certificate expired on 2026-11-24")
+    assert tls_problems(future, _key_pem(pki["key"]), now=NOW)[0].startswith("the certificate is not valid before")
+
+
+def test_a_certificate_from_another_ca_is_refused(pki):
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = _cert(stranger_key, stranger_key, "ca", ca=True)
+    assert tls_problems(pki["cert"], _key_pem(pki["key"]), ca_pem=stranger, now=NOW) == [
+        "the certificate was not issued by that CA"]
+
+
+def test_unreadable_files_are_named_not_raised(pki):
+    assert tls_problems("", "", now=NOW) == ["the certificate is empty", "the key is empty"]
+    problems = tls_problems("-----BEGIN CERTIFICATE-----\nnope\n", _key_pem(pki["key"]), now=NOW)
+    assert problems[0].startswith("the certificate is not PEM")
+    assert tls_problems(pki["cert"], _key_pem(pki["key"]), ca_pem="garbage", now=NOW)[0].startswith(
+        "the CA certificate is not PEM")
+
+
+def test_filter_module_exports():
+    assert set(FilterModule().filters()) == {"web_users", "tls_problems"}
