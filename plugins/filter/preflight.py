@@ -133,14 +133,17 @@ def _read(path):
         return None, error.strerror or str(error)
 
 
-def _tls_file_problems(host, hostvars, component, names):
-    """Problems of one host's certificate, key and CA files for ``component``'s web port."""
-    variables = {kind: f"{component}_web_tls_{kind}_src" for kind in ("cert", "key", "ca")}
+def _tls_file_problems(host, hostvars, prefix, names, fallback=None):
+    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (else ``<fallback>_...``, the role default)."""
+    variables = {kind: f"{prefix}_{kind}_src" for kind in ("cert", "key", "ca")}
     contents, problems = {}, []
     for kind, name in variables.items():
         path = _get(hostvars, host, name)
+        if (path is _UNSET) and fallback:
+            name = variables[kind] = f"{fallback}_{kind}_src"
+            path = _get(hostvars, host, name)
         if path is _UNSET or not str(path).strip():
-            problems.append(f"host {host}: {name} is not set ({component}_web_tls_enabled is true)")
+            problems.append(f"host {host}: {name} is not set ({prefix}_enabled is true)")
             continue
         contents[kind], error = _read(str(path))
         if contents[kind] is None:
@@ -168,7 +171,11 @@ def _web_problems(groups, hostvars, problems):
                 server_name = _get(hostvars, host, f"{component}_web_tls_server_name")
                 address = _check(problems, peers.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
-                problems.extend(_tls_file_problems(host, hostvars, component, names))
+                problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names))
+            if component == "alertmanager" and _get(hostvars, host, "alertmanager_cluster_tls_enabled") is True:
+                address = _check(problems, peers.host_address, host, hostvars)
+                problems.extend(_tls_file_problems(host, hostvars, "alertmanager_cluster_tls", [address],
+                                                   fallback="alertmanager_web_tls"))
 
 
 def _balancer_problems(groups, hostvars, problems):

@@ -33,14 +33,14 @@ def wait_for(check, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None):
+def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None, headers=None):
     """GET (or ``method`` with ``data``) ``url``; return the body as text.
 
     ``auth`` is ``(user, password)`` for basic auth; ``cafile`` the CA that must have
     issued an https server's certificate (names are checked). HTTP errors raise
     ``urllib.error.HTTPError`` with the status code.
     """
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")

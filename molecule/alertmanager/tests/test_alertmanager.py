@@ -7,13 +7,19 @@ file order and build on each other (batches 1, 2, 3).
 """
 
 import json
+import os
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
@@ -31,23 +37,26 @@ PROMETHEUS = ["10.213.30.21:9090", "10.213.30.22:9090"]
 N = 20
 GROUP_WAIT, PEER_TIMEOUT, SCRAPE_AND_EVAL = 5, 15, 10
 DELIVERY_BOUND = GROUP_WAIT + PEER_TIMEOUT + SCRAPE_AND_EVAL + 10  # margin
+# The Alertmanagers serve HTTPS with basic auth and gossip over mutual TLS (molecule.yml).
+TLS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
+AUTH = ("promha", "molecule-am-5d02b7c4")
 
 
-def call(url, data=None, method=None, timeout=5):
+def call(url, data=None, method=None, timeout=5, auth=AUTH):
     body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        text = response.read().decode()
+    text = live.fetch(url, auth=auth if url.startswith("https:") else None, cafile=TLS / "ca.crt", timeout=timeout,
+                      data=body, method=method or ("POST" if body is not None else "GET"),
+                      headers={"Content-Type": "application/json"})
     return json.loads(text) if text.strip() else None
 
 
 def status(address):
-    return call(f"http://{address}/api/v2/status")
+    return call(f"https://{address}/api/v2/status")
 
 
 def notifications(batch):
-    return [n for n in call(f"{HOOK}/log") if n["alerts"] and n["alerts"][0]["labels"].get("batch") == batch]
+    return [n for n in call(f"{HOOK}/log")
+            if "kind" not in n and n["alerts"] and n["alerts"][0]["labels"].get("batch") == batch]
 
 
 def drill(batch, count):
@@ -105,6 +114,85 @@ def test_every_prometheus_sends_to_every_alertmanager():
     for prometheus in PROMETHEUS:
         active = call(f"http://{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
         assert sorted(a["url"].split("/")[2] for a in active) == sorted(i[2] for i in INSTANCES.values())
+        assert all(a["url"].startswith("https://") for a in active), active
+
+
+# --- access: HTTPS with basic auth on the web ports, mutual TLS on gossip --------------
+
+def status_code(url, auth):
+    try:
+        call(url, auth=auth)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
+
+
+def test_web_ports_want_tls_and_a_password():
+    for name, (_, _, address) in INSTANCES.items():
+        url = f"https://{address}/api/v2/status"
+        assert status_code(url, AUTH) == 200, name
+        assert status_code(url, None) == 401, name
+        assert status_code(url, ("promha", "wrong-password-123")) == 401, name
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(url, timeout=5, context=ssl.create_default_context())
+
+
+def test_prometheus_scrapes_the_alertmanagers_over_tls():
+    def healthy():
+        data = call(f"http://{PROMETHEUS[0]}/api/v1/targets?state=active")["data"]["activeTargets"]
+        mine = [t for t in data if t["labels"]["job"] == "alertmanager"]
+        return mine if len(mine) == len(INSTANCES) and all(t["health"] == "up" for t in mine) else None
+
+    targets = wait_for(healthy, 60, "the alertmanager scrape job to be up")
+    assert all(t["scrapeUrl"].startswith("https://") for t in targets)
+
+
+def gossip_handshake(address, client_cert):
+    """Open a TLS connection to a gossip port; return the peer's certificate subject or raise."""
+    context = ssl.create_default_context(cafile=str(TLS / "ca.crt"))
+    if client_cert:
+        context.load_cert_chain(TLS / f"{client_cert}.crt", TLS / f"{client_cert}.key")
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(b"\x00")  # TLS 1.3 reports a refused client certificate on the first exchange
+        tls.recv(1)
+        return tls.getpeercert()["subject"]
+
+
+def test_gossip_needs_a_certificate_from_the_cluster_ca():
+    flags = docker("ma-1", "cat", "/etc/alertmanager/instances/a.env").stdout
+    assert "--cluster.tls-config=/etc/alertmanager/web/cluster-tls.yml" in flags
+    assert "--web.config.file=/etc/alertmanager/web/web.yml" in flags
+    assert "client_auth_type: RequireAndVerifyClientCert" in docker(
+        "ma-1", "cat", "/etc/alertmanager/web/cluster-tls.yml").stdout
+    # With gossip TLS, memberlist speaks TCP only: nothing listens on the UDP cluster port.
+    sockets = docker("ma-1", "ss", "-Htulpn")
+    assert sockets.returncode == 0 and ":19094 " in sockets.stdout  # TCP
+    assert not [line for line in sockets.stdout.splitlines() if line.startswith("udp") and ":19094 " in line]
+    try:
+        gossip_handshake("10.213.30.11:19094", "ma-2")
+    except (TimeoutError, ConnectionError):
+        pass  # the peer accepted the certificate and waits for a memberlist message
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        gossip_handshake("10.213.30.11:19094", None)
+
+
+def test_ma_2_runs_the_archive_build():
+    assert "/usr/local/bin/alertmanager" in docker("ma-2", "systemctl", "show", "-p", "ExecStart", "--value",
+                                                   "alertmanager@a").stdout
+    assert docker("ma-2", "readlink", "/usr/local/bin/alertmanager").stdout.strip() == \
+        "/opt/alertmanager-0.25.0/alertmanager"
+
+
+def test_wrong_archive_checksum_is_refused():
+    pid = docker("ma-2", "systemctl", "show", "-p", "MainPID", "--value", "alertmanager@a").stdout.strip()
+    result = converge({"alertmanager_version": "0.25.0-tampered", "alertmanager_archive_sha256": "0" * 64},
+                      limit="ma-2")
+    assert result.returncode != 0
+    assert "did not match" in result.output or "checksum mismatch" in result.output.lower(), result.output[-2000:]
+    assert docker("ma-2", "test", "-e", "/opt/alertmanager-0.25.0-tampered/alertmanager").returncode != 0
+    assert docker("ma-2", "systemctl", "show", "-p", "MainPID", "--value", "alertmanager@a").stdout.strip() == pid
 
 
 def test_each_group_is_delivered_exactly_once():
@@ -146,34 +234,57 @@ def test_position_zero_down_still_exactly_once_then_rejoins():
         wait_for(lambda other=other: len(status(other)["cluster"]["peers"]) == 3, 60, f"{name} back to 3 peers")
 
 
+def test_slack_and_email_receivers_deliver_once_each():
+    """The simple receiver variables: real Slack-format posts and real SMTP mails, once per group."""
+    log = call(f"{HOOK}/log")
+    slack_before = sum(1 for n in log if n.get("kind") == "slack")
+    mail_before = sum(1 for n in log if n.get("kind") == "mail")
+    drill("chat", 2)
+    drill("mail", 2)
+
+    def arrived():
+        entries = call(f"{HOOK}/log")
+        slack = [n for n in entries if n.get("kind") == "slack"][slack_before:]
+        mail = [n for n in entries if n.get("kind") == "mail"][mail_before:]
+        return (slack, mail) if len(slack) >= 2 and len(mail) >= 2 else None
+
+    wait_for(arrived, 120, "2 Slack messages and 2 mails")
+    time.sleep(2 * PEER_TIMEOUT + 5)  # duplicates would come after peer_timeout
+    slack, mail = arrived()
+    assert len(slack) == 2 and len(mail) == 2, (slack, mail)
+    assert all(m["channel"] == "#drill" for m in slack)
+    assert all(m["to"] == ["drill@example.org"] and m["from"] == "alertmanager@example.org" for m in mail)
+    assert all("DrillAlert" in m["subject"] for m in mail)
+
+
 def test_silence_spreads_and_silences_every_instance():
     start = datetime.utcnow().isoformat() + "Z"
     end = datetime.utcfromtimestamp(time.time() + 3600).isoformat() + "Z"
-    created = call(f"http://{INSTANCES['ma-1-a'][2]}/api/v2/silences", data={
+    created = call(f"https://{INSTANCES['ma-1-a'][2]}/api/v2/silences", data={
         "matchers": [{"name": "batch", "value": "3", "isRegex": False, "isEqual": True}],
         "startsAt": start, "endsAt": end, "createdBy": "molecule", "comment": "drill"})
     silence_id = created["silenceID"]
     t0 = time.monotonic()
     for name, (_, _, address) in INSTANCES.items():
-        wait_for(lambda address=address: any(s["id"] == silence_id for s in call(f"http://{address}/api/v2/silences")),
+        wait_for(lambda address=address: any(s["id"] == silence_id for s in call(f"https://{address}/api/v2/silences")),
                  10, f"the silence on {name}")
     print(f"\nsilence present on all instances after {time.monotonic() - t0:.1f}s")
     drill("3", 5)
     time.sleep(SCRAPE_AND_EVAL + GROUP_WAIT + 2 * PEER_TIMEOUT + 5)
-    alerts = call(f"http://{INSTANCES['ma-2-a'][2]}/api/v2/alerts?silenced=true&filter=batch%3D%223%22")
+    alerts = call(f"https://{INSTANCES['ma-2-a'][2]}/api/v2/alerts?silenced=true&filter=batch%3D%223%22")
     assert len(alerts) == 5 and all(a["status"]["state"] == "suppressed" for a in alerts)
     assert notifications("3") == []
 
 
 def test_instance_with_empty_data_dir_gets_silences_back():
     host, unit, address = INSTANCES["ma-2-a"]
-    before = {s["id"] for s in call(f"http://{INSTANCES['ma-1-a'][2]}/api/v2/silences")}
+    before = {s["id"] for s in call(f"https://{INSTANCES['ma-1-a'][2]}/api/v2/silences")}
     assert before
     docker(host, "systemctl", "stop", unit)
     docker(host, "sh", "-c", "rm -rf /var/lib/alertmanager/a/*")
     docker(host, "systemctl", "start", unit)
     wait_for(lambda: status(address)["cluster"]["status"] == "ready", 90, "the emptied instance to settle")
-    got = wait_for(lambda: {s["id"] for s in call(f"http://{address}/api/v2/silences")} >= before or None, 60,
+    got = wait_for(lambda: {s["id"] for s in call(f"https://{address}/api/v2/silences")} >= before or None, 60,
                    "the silences to come back")
     assert got
 

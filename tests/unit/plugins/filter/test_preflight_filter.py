@@ -170,3 +170,15 @@ def test_tls_on_without_files_says_which_variable_is_missing():
     assert inventory_problems(groups, hostvars) == [
         f"host a1: alertmanager_web_tls_{kind}_src is not set (alertmanager_web_tls_enabled is true)"
         for kind in ("cert", "key", "ca")]
+
+
+def test_gossip_tls_falls_back_to_the_web_files_and_checks_them(pki):
+    groups, hostvars = inventory()
+    with_tls(hostvars, pki, ["a1"], component="alertmanager")
+    hostvars["a1"]["alertmanager_web_tls_enabled"] = False
+    hostvars["a1"]["alertmanager_cluster_tls_enabled"] = True
+    assert inventory_problems(groups, hostvars) == []
+    hostvars["a1"]["alertmanager_cluster_tls_key_src"] = str(pki / "p1.key")
+    assert inventory_problems(groups, hostvars) == [
+        "host a1: alertmanager_web_tls_cert_src / alertmanager_cluster_tls_key_src: the key does not belong to "
+        "the certificate"]
