@@ -144,8 +144,13 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
     return upstreams
 
 
-def grafana_prometheus_datasources(upstreams, frontend_url):
-    """Grafana data sources for the Prometheus upstreams, reached through the nginx front."""
+def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password=""):
+    """Grafana data sources for the Prometheus upstreams, reached through the nginx front.
+
+    With ``basic_auth_user`` each source sends basic auth (the password in
+    ``secureJsonData``, which Grafana stores encrypted); nginx passes it through to
+    the replicas' ``--web.config.file``.
+    """
     if not isinstance(upstreams, list):
         raise AnsibleFilterError(f"grafana_prometheus_datasources: expected prometheus_upstreams, got {upstreams!r}")
     default = "prometheus_global" if any(u["name"] == "prometheus_global" for u in upstreams) \
@@ -163,6 +168,9 @@ def grafana_prometheus_datasources(upstreams, frontend_url):
             "editable": False,
             "jsonData": {"httpMethod": "POST"},
         })
+        if basic_auth_user:
+            sources[-1].update(basicAuth=True, basicAuthUser=basic_auth_user,
+                               secureJsonData={"basicAuthPassword": basic_auth_password})
     return sources
 
 

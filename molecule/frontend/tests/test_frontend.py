@@ -6,6 +6,7 @@ Grafana itself is only exercised when GRAFANA_PACKAGE_FILE names a package; the
 Grafana checks otherwise report themselves as skipped, with the reason.
 """
 
+import base64
 import configparser
 import json
 import math
@@ -48,10 +49,24 @@ def docker(host, *cmd):
     return subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=False)
 
 
-def get(url, timeout=2.0):
-    """GET `url`; return (status, headers, body) - status 0 for a connection failure."""
+# Prometheus and Alertmanager want HTTPS and basic auth here (molecule.yml); nginx
+# passes the client's credentials through.
+WEB_CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / "web" / "ca.crt"
+PROM_AUTH = ("promha", "molecule-prom-7c1d93e0")
+AM_AUTH = ("promha", "molecule-am-5d02b7c4")
+
+
+def basic(auth):
+    return {"Authorization": "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()}
+
+
+def get(url, timeout=2.0, auth=PROM_AUTH, context=None):
+    """GET `url` (with basic auth); return (status, headers, body) - status 0 for a connection failure."""
+    request = urllib.request.Request(url, headers=basic(auth) if auth else {})
+    if context is None and url.startswith("https://") and any(r in url for r in REPLICAS.values()):
+        context = ssl.create_default_context(cafile=str(WEB_CA))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read().decode(errors="replace")
@@ -156,7 +171,7 @@ def test_shard_queries_spread_and_survive_a_stopped_replica():
         upstream = headers.get("X-Upstream-Addr", "").split(",")[-1].strip()
         answered[upstream] = answered.get(upstream, 0) + 1
     docker("fp-a", "systemctl", "start", "prometheus")
-    wait_for(lambda: get(f"http://{REPLICAS['fp-a']}/-/ready")[0] == 200, 60, "fp-a ready again")
+    wait_for(lambda: get(f"https://{REPLICAS['fp-a']}/-/ready")[0] == 200, 60, "fp-a ready again")
     print(f"\n  500 queries through nginx, fp-a stopped at #{stopped_at}: answered by {answered}, "
           f"failed {failures}")
     assert failures == 0
@@ -168,15 +183,42 @@ def test_front_serves_tls_and_keeps_its_status_page_private():
     context = ssl.create_default_context(
         cafile=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / "ca.crt"))
     for address in [VIP, *BALANCERS.values()]:
-        with urllib.request.urlopen(f"https://{address}{SHARD_PATH}/-/ready", timeout=5, context=context) as response:
-            assert response.status == 200, address
-            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", address
-            assert response.headers["X-Content-Type-Options"] == "nosniff", address
+        status, headers, _ = get(f"https://{address}{SHARD_PATH}/-/ready", timeout=5, context=context)
+        assert status == 200, address
+        assert headers["Strict-Transport-Security"] == "max-age=31536000", address
+        assert headers["X-Content-Type-Options"] == "nosniff", address
     for host, address in BALANCERS.items():
         assert get(f"http://{address}:8080/nginx_status")[0] == 0, f"{host}: status page reachable from outside"
         inside = docker(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
                         "'http://127.0.0.1:8080/nginx_status', timeout=2).read().decode())")
         assert "Active connections" in inside.stdout, (host, inside.stderr)
+
+
+def test_nginx_reaches_prometheus_and_alertmanager_over_https_with_the_clients_credentials():
+    """The backends speak HTTPS only and want a password; nginx checks their certificates
+    (proxy_ssl_verify) and passes the client's Authorization header on."""
+    for host in BALANCERS:
+        conf = docker(host, "cat", "/etc/nginx/nginx.conf").stdout
+        assert conf.count("proxy_ssl_verify on;") == 2, host  # the shard and the Alertmanagers
+        assert "proxy_pass https://prometheus_shard_0/;" in conf and "proxy_pass https://alertmanager/;" in conf
+    for path, auth in ((f"{SHARD_PATH}/api/v1/query?query=up", PROM_AUTH), ("/alertmanager/api/v2/status", AM_AUTH)):
+        assert get(f"http://{VIP}{path}", auth=auth)[0] == 200, path
+        assert get(f"http://{VIP}{path}", auth=None)[0] == 401, path
+        assert get(f"http://{VIP}{path}", auth=("promha", "wrong-password-123"))[0] == 401, path
+    for replica in REPLICAS.values():  # directly: HTTPS only
+        assert get(f"https://{replica}/-/ready")[0] == 200, replica
+        assert get(f"http://{replica}/-/ready")[0] == 400, replica
+
+
+def test_grafana_datasources_send_basic_auth(tmp_path):
+    result = live.run_playbook(SCENARIO / "render-grafana.yml", {"render_dir": str(tmp_path)})
+    assert result.returncode == 0, result.output[-3000:]
+    assert PROM_AUTH[1] not in result.output  # the provisioning password never reaches the log
+    for host in GRAFANA:
+        sources = yaml.safe_load((tmp_path / f"{host}.datasources.yml").read_text())["datasources"]
+        prometheus = [d for d in sources if d["uid"].startswith("promha-prometheus-")]
+        assert prometheus and all(d["basicAuth"] and d["basicAuthUser"] == PROM_AUTH[0]
+                                  and d["secureJsonData"]["basicAuthPassword"] == PROM_AUTH[1] for d in prometheus)
 
 
 # --- 4. the floating address moves when the active balancer fails --------------------

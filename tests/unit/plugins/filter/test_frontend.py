@@ -113,6 +113,15 @@ def test_grafana_datasources_default_is_global_else_shard_0():
     assert grafana_provisioning_problems({"apiVersion": 1, "datasources": with_global}, "datasources") == []
     with pytest.raises(AnsibleFilterError, match="expected prometheus_upstreams"):
         grafana_prometheus_datasources("prometheus_shard_0", "http://lb")
+    assert all("basicAuth" not in s and "secureJsonData" not in s for s in with_global)
+
+
+def test_grafana_prometheus_datasources_send_basic_auth_when_prometheus_wants_it():
+    sources = grafana_prometheus_datasources(prometheus_upstreams(["p1", "p3"], HOSTVARS), "https://lb",
+                                             basic_auth_user="promha", basic_auth_password="k3v9-Qz81-pLm2")
+    assert [(s["basicAuth"], s["basicAuthUser"], s["secureJsonData"]) for s in sources] == [
+        (True, "promha", {"basicAuthPassword": "k3v9-Qz81-pLm2"})] * 2
+    assert grafana_provisioning_problems({"apiVersion": 1, "datasources": sources}, "datasources") == []
 
 
 INI = """\
