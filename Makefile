@@ -12,12 +12,13 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
 LAB_IMAGE_FILE := .lab/image
 
-.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down drill drill-short test lint unit molecule clean
+.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down drill drill-short bench test lint unit molecule clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
 	@echo "make test      lint, unit tests, every molecule scenario"
 	@echo "make drill     HA drills against the running lab (after make lab), with a table of figures"
+	@echo "make bench     cold/warm converge, one-line rollouts, controller cost, drills: bench/results/stack.md"
 	@echo "make lab-down  remove the lab containers and network"
 
 venv: $(VENV)/.installed
@@ -52,6 +53,10 @@ lab-down: venv
 # HA drills against the running lab: each takes a node away, measures, puts it back.
 drill: venv
 	$(BIN)/python scripts/drill.py
+
+# The benchmark suite (recreates the lab for the cold converge; leaves it running).
+bench: prereqs
+	$(BIN)/python bench/stack.py --drills $(BENCH_ARGS)
 
 # The short drills on a lab of its own, removed afterwards (part of make test).
 drill-short: prereqs
