@@ -9,7 +9,8 @@ Measures, on the lab inventory (13 systemd containers on this machine):
 3. a one-line change rolled out across its tier, timed from the start of the
    ansible-playbook run until every member serves it (a poll every 0.25 s):
    a scrape target added to every Prometheus replica (`prometheus_extra_node_targets`,
-   `--tags prometheus`), and an Alertmanager setting (`alertmanager_global.resolve_timeout`,
+   `--tags prometheus`; "served" = the replica loaded it, kept by its shard or dropped
+   by another shard's hashmod relabelling), and an Alertmanager setting (`alertmanager_global.resolve_timeout`,
    `--tags alertmanager`) on every instance; each change is put back afterwards;
 4. the controller's cost on a synthetic 500-host / 64-shard inventory
    (bench/preflight_scale.py);
@@ -91,6 +92,13 @@ def get_json(url):
         return json.loads(response.read())
 
 
+def discovered(ip, target):
+    """Has this replica loaded `target`? Kept (active) or dropped by its shard's hashmod relabelling."""
+    data = get_json(f"http://{ip}:9090/api/v1/targets?state=any")["data"]
+    return any(t.get("discoveredLabels", {}).get("__address__") == target
+               for t in data["activeTargets"] + data["droppedTargets"])
+
+
 def rollout(args, members, serves):
     """Time from starting site.yml with `args` until `serves(member)` holds for every member."""
     seen, started = {}, time.monotonic()
@@ -166,8 +174,7 @@ def main():
         target = f"10.213.0.{200 + i}:9100"
         live, took, _ = rollout(
             ["--tags", "prometheus", "-e", json.dumps({"prometheus_extra_node_targets": [target]})], prometheus,
-            lambda ip, target=target: any(t["labels"]["instance"] == target for t in get_json(
-                f"http://{ip}:9090/api/v1/targets?state=active")["data"]["activeTargets"]))
+            lambda ip, target=target: discovered(ip, target))
         scrape.append(live)
         scrape_run.append(took)
         print(f"scrape target live on {len(prometheus)} replicas after {live:.1f}s (run {took:.1f}s)", flush=True)
