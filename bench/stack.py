@@ -36,6 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 INVENTORY = ROOT / "inventories" / "lab"
+sys.path.insert(0, str(ROOT / "scripts"))
+from lab import inventory as lab_inventory  # noqa: E402
+
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROFILE = re.compile(r"^(\S[^\n]*?) -+ (\d+\.\d+)s$", re.M)
 
@@ -69,21 +72,12 @@ def lab(*args):
 
 
 def hosts():
-    out = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(INVENTORY), "--list"], capture_output=True,
-                         text=True, check=True, env=env()).stdout
-    data = json.loads(out)
-    hostvars = data["_meta"]["hostvars"]
-
-    def members(group):
-        node = data.get(group, {})
-        found = list(node.get("hosts", []))
-        for child in node.get("children", []):
-            found += members(child)
-        return found
-
-    prometheus = [hostvars[h]["stack_address"] for h in members("prometheus")]
-    alertmanagers = [f"{hostvars[h]['stack_address']}:{i['web_port']}" for h in members("alertmanager")
-                     for i in hostvars[h].get("alertmanager_instances", [{"web_port": 9093}])]
+    """Prometheus replica addresses and Alertmanager instance web addresses, from scripts/lab.py's inventory."""
+    _, lab_hosts = lab_inventory(INVENTORY)
+    prometheus = [info["address"] for info in lab_hosts.values() if "prometheus" in info["groups"]]
+    alertmanagers = [f"{info['address']}:{instance['web_port']}" for info in lab_hosts.values()
+                     if "alertmanager" in info["groups"]
+                     for instance in info["vars"].get("alertmanager_instances") or [{"web_port": 9093}]]
     return prometheus, alertmanagers
 
 
