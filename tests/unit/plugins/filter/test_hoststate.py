@@ -1,0 +1,53 @@
+"""Unit tests for plugins/filter/hoststate.py."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from hoststate import FilterModule, dpkg_missing, units_to_mask
+
+DPKG = "ii curl\nii tzdata\nrc nginx\niU chrony\nii libc6:amd64\n"
+
+
+def test_only_ii_counts_as_installed():
+    assert dpkg_missing(DPKG, ["curl", "nginx", "chrony", "tzdata", "procps"]) == ["nginx", "chrony", "procps"]
+
+
+def test_architecture_suffix_and_order():
+    assert dpkg_missing(DPKG, ["procps", "libc6"]) == ["procps"]
+    assert dpkg_missing(DPKG, []) == []
+
+
+def test_unit_section_is_not_read_as_packages():
+    out = DPKG + "--units--\nii sneaky\n"
+    assert dpkg_missing(out, ["sneaky"]) == ["sneaky"]
+
+
+@pytest.mark.parametrize("output,wanted,message", [
+    (None, ["a"], "expects the command's stdout"),
+    ("ii a\n", "a", "must be a list"),
+])
+def test_dpkg_missing_bad_input(output, wanted, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        dpkg_missing(output, wanted)
+
+
+def test_units_masked_and_stopped_are_left_alone():
+    out = (DPKG + "--units--\n"
+           "Id=a.service\nUnitFileState=masked\nActiveState=inactive\n\n"
+           "Id=b.service\nUnitFileState=enabled\nActiveState=active\n\n"
+           "Id=c.service\nActiveState=active\nUnitFileState=masked\n\n"
+           "Id=d.service\nUnitFileState=\nActiveState=inactive\n\n"
+           "Id=e.service\nUnitFileState=masked\nActiveState=failed\n")
+    assert units_to_mask(out) == ["b.service", "c.service", "d.service"]
+
+
+def test_no_units_asked():
+    assert units_to_mask(DPKG + "--units--\n") == []
+
+
+def test_units_to_mask_needs_the_marker():
+    with pytest.raises(AnsibleFilterError, match="no --units-- line"):
+        units_to_mask(DPKG)
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {"dpkg_missing", "units_to_mask"}
