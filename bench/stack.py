@@ -22,6 +22,7 @@ bench/results/stack.md with the core count and the command line.
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import re
@@ -41,6 +42,18 @@ from lab import inventory as lab_inventory  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROFILE = re.compile(r"^(\S[^\n]*?) -+ (\d+\.\d+)s$", re.M)
+
+
+def strategy():
+    """The strategy the runs used, as the table reports it."""
+    name = os.environ.get("ANSIBLE_STRATEGY", "fast_linear (ansible.cfg)")
+    try:
+        version = importlib.metadata.version("mitogen")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    if name.startswith("fast_linear"):
+        return f"{name}, through Mitogen {version}" if version else f"{name}, Mitogen not installed: plain linear"
+    return name
 
 
 def env():
@@ -188,7 +201,8 @@ def main():
 
     lines += [f"# Stack benchmark ({datetime.date.today()}, {os.cpu_count()} cores)", "",
               f"`{' '.join(['bench/stack.py', *sys.argv[1:]])}` on the lab inventory "
-              f"({len(prometheus)} Prometheus, {len(alertmanagers)} Alertmanager instances, 13 hosts).", "",
+              f"({len(prometheus)} Prometheus, {len(alertmanagers)} Alertmanager instances, 13 hosts); "
+              f"strategy {strategy()}.", "",
               "| what | median | min | max | runs | note |", "| --- | --- | --- | --- | --- | --- |"]
     if cold:
         lines.append(row("cold converge, fresh containers", cold, note="image prebuilt; packages from the mirror"))
