@@ -1,0 +1,42 @@
+"""Unit tests for plugins/strategy/fast_linear.py: Mitogen when importable, stock linear otherwise."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.plugins.strategy.linear import StrategyModule as Linear
+
+PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "strategy" / "fast_linear.py"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runs_through_mitogen_when_installed():
+    pytest.importorskip("ansible_mitogen")
+    import ansible_mitogen.strategy
+
+    strategy = load("fast_linear_a").StrategyModule
+    assert issubclass(strategy, ansible_mitogen.strategy.StrategyMixin)
+    assert issubclass(strategy, Linear)
+
+
+def test_falls_back_to_linear_with_a_warning(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning",
+                        lambda self, msg, *args, **kwargs: warnings.append(msg))
+    # A None entry in sys.modules makes `import ansible_mitogen...` raise ImportError.
+    monkeypatch.setitem(sys.modules, "ansible_mitogen", None)
+    monkeypatch.setitem(sys.modules, "ansible_mitogen.loaders", None)
+    monkeypatch.setitem(sys.modules, "ansible_mitogen.strategy", None)
+
+    strategy = load("fast_linear_b").StrategyModule
+    assert issubclass(strategy, Linear)
+    assert not any(cls.__module__.startswith("ansible_mitogen") for cls in strategy.__mro__)
+    assert len(warnings) == 1 and "Mitogen is not importable" in warnings[0]
+    assert "plain linear strategy" in warnings[0]
