@@ -40,3 +40,15 @@ def test_falls_back_to_linear_with_a_warning(monkeypatch):
     assert not any(cls.__module__.startswith("ansible_mitogen") for cls in strategy.__mro__)
     assert len(warnings) == 1 and "Mitogen is not importable" in warnings[0]
     assert "plain linear strategy" in warnings[0]
+
+
+def test_filters_are_loaded_before_the_workers_fork():
+    from ansible.plugins.loader import filter_loader
+
+    filter_loader.add_directory(str(PLUGIN.parents[1] / "filter"))
+    filter_loader._clear_caches()
+    assert not filter_loader._cached_non_collection_wrappers
+    load("fast_linear_c")._preload_jinja_plugins()
+    # Workers are forked from this process: they inherit these instead of importing them again.
+    loaded = filter_loader._cached_non_collection_wrappers
+    assert {"shard_scrape_configs", "inventory_scrape_jobs", "inventory_problems"} <= set(loaded)
