@@ -52,3 +52,28 @@ def test_filters_are_loaded_before_the_workers_fork():
     # Workers are forked from this process: they inherit these instead of importing them again.
     loaded = filter_loader._cached_non_collection_wrappers
     assert {"shard_scrape_configs", "inventory_scrape_jobs", "inventory_problems"} <= set(loaded)
+
+
+def test_controller_only_plays_run_the_stock_linear_strategy(monkeypatch):
+    pytest.importorskip("ansible_mitogen")
+    import ansible_mitogen.strategy
+
+    module = load("fast_linear_d")
+    calls = []
+    monkeypatch.setattr(module._Linear, "run", lambda self, iterator, play_context, result=0: calls.append("stock"))
+    monkeypatch.setattr(ansible_mitogen.strategy.StrategyMixin, "run",
+                        lambda self, iterator, play_context, result=0: calls.append("mitogen"))
+    strategy = module.StrategyModule.__new__(module.StrategyModule)
+
+    class Play:
+        def __init__(self, connection):
+            self.connection = connection
+
+    class Iterator:
+        def __init__(self, connection):
+            self._play = Play(connection)
+
+    strategy.run(Iterator("local"), None)
+    strategy.run(Iterator("ssh"), None)
+    strategy.run(Iterator(None), None)
+    assert calls == ["stock", "mitogen", "mitogen"]
