@@ -12,11 +12,12 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
 LAB_IMAGE_FILE := .lab/image
 
-.PHONY: help venv prereqs image lab lab-up lab-converge lab-summary lab-down drill drill-short bench test lint unit molecule clean
+.PHONY: help venv prereqs image lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test lint unit molecule clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
 	@echo "make test      lint, unit tests, every molecule scenario"
+	@echo "make shard-check  every replica of the running lab scrapes what the shard plan says"
 	@echo "make drill     HA drills against the running lab (after make lab), with a table of figures"
 	@echo "make bench     cold/warm converge, one-line rollouts, controller cost, drills: bench/results/stack.md"
 	@echo "make lab-down  remove the lab containers and network"
@@ -36,10 +37,15 @@ prereqs: venv
 
 image: prereqs
 
-lab: lab-up lab-converge lab-summary
+lab: lab-up lab-farm lab-converge lab-summary
 
 lab-up: prereqs
 	$(BIN)/python scripts/lab.py up --image "$$(cat $(LAB_IMAGE_FILE))"
+
+# Test-only: the lab's application targets (a farm of HTTP targets, a discovery file),
+# which the lab's own scrape jobs (inventories/lab/group_vars/prometheus) shard.
+lab-farm: venv
+	$(BIN)/ansible-playbook -i inventories/lab tests/playbooks/target-farm.yml
 
 lab-converge: venv
 	time $(BIN)/ansible-playbook -i inventories/lab site.yml
@@ -49,6 +55,10 @@ lab-summary: venv
 
 lab-down: venv
 	$(BIN)/python scripts/lab.py down
+
+# Every replica of the running lab scrapes what the shard plan says.
+shard-check: venv
+	$(BIN)/python scripts/shard-check.py
 
 # HA drills against the running lab: each takes a node away, measures, puts it back.
 drill: venv
@@ -61,7 +71,7 @@ bench: prereqs
 # The short drills on a lab of its own, removed afterwards (part of make test).
 drill-short: prereqs
 	@set -e; trap '$(BIN)/python scripts/lab.py down' EXIT; \
-	  $(MAKE) --no-print-directory lab-up lab-converge; \
+	  $(MAKE) --no-print-directory lab-up lab-farm lab-converge shard-check; \
 	  $(BIN)/python scripts/drill.py --short
 
 test: lint unit molecule drill-short

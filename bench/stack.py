@@ -8,10 +8,11 @@ Measures, on the lab inventory (13 systemd containers on this machine):
 2. warm re-run of site.yml with nothing to change (each run must report changed=0);
 3. a one-line change rolled out across its tier, timed from the start of the
    ansible-playbook run until every member serves it (a poll every 0.25 s):
-   a scrape target added to every Prometheus replica (`prometheus_extra_node_targets`,
-   `--tags prometheus`; "served" = the replica loaded it, kept by its shard or dropped
-   by another shard's hashmod relabelling), and an Alertmanager setting (`alertmanager_global.resolve_timeout`,
-   `--tags alertmanager`) on every instance; each change is put back afterwards;
+   a node_exporter target added (`prometheus_extra_node_targets`, `--tags prometheus`;
+   "served" = active on both replicas of the shard the shard plan gives it: a file_sd
+   file changes, nothing reloads), and an Alertmanager setting
+   (`alertmanager_global.resolve_timeout`, `--tags alertmanager`) on every instance;
+   each change is put back afterwards;
 4. the controller's cost on a synthetic 500-host / 64-shard inventory
    (bench/preflight_scale.py);
 5. failover figures from `scripts/drill.py --short` (with --drills).
@@ -29,6 +30,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -99,11 +101,23 @@ def get_json(url):
         return json.loads(response.read())
 
 
-def discovered(ip, target):
-    """Has this replica loaded `target`? Kept (active) or dropped by its shard's hashmod relabelling."""
-    data = get_json(f"http://{ip}:9090/api/v1/targets?state=any")["data"]
-    return any(t.get("discoveredLabels", {}).get("__address__") == target
-               for t in data["activeTargets"] + data["droppedTargets"])
+def scrapes(server, target):
+    """Is `target` among the active targets of the replica at `server` (address:port)?"""
+    data = get_json(f"http://{server}/api/v1/targets?state=active")["data"]
+    return any(t["discoveredLabels"].get("__address__") == target for t in data["activeTargets"])
+
+
+def holders(extra_vars):
+    """The servers (address:port) of every shard that holds `target` with these variables, from the shard plan."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "plan.json"
+        subprocess.run([str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / "shard-plan.yml"),
+                        "-e", json.dumps({**extra_vars, "shard_plan_output": str(output)})],
+                       capture_output=True, text=True, env=env(), check=True)
+        plan = json.loads(output.read_text())
+    target = extra_vars["prometheus_extra_node_targets"][0]
+    return [server for shard, servers in plan["servers"].items()
+            if target in plan["shards"][shard]["jobs"]["node"]["targets"] for server in servers]
 
 
 def rollout(args, members, serves):
@@ -158,6 +172,11 @@ def main():
         print(f"cold converge {i + 1}/{args.cold}: recreating the lab ...", flush=True)
         lab("down")
         lab("up", "--image", (ROOT / ".lab" / "image").read_text().strip())
+        farm = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(INVENTORY),
+                               str(ROOT / "tests" / "playbooks" / "target-farm.yml")],
+                              capture_output=True, text=True, env=env(), check=False)
+        if farm.returncode != 0:
+            sys.exit(f"bench: the lab's target farm did not start:\n{(farm.stdout + farm.stderr)[-3000:]}")
         took, _, _, per_role = playbook(profile=True)
         cold.append(took)
         for name, seconds in per_role.items():
@@ -179,12 +198,13 @@ def main():
     scrape, scrape_run, route, route_run = [], [], [], []
     for i in range(args.changes):
         target = f"10.213.0.{200 + i}:9100"
-        live, took, _ = rollout(
-            ["--tags", "prometheus", "-e", json.dumps({"prometheus_extra_node_targets": [target]})], prometheus,
-            lambda ip, target=target: discovered(ip, target))
+        extra = {"prometheus_extra_node_targets": [target]}
+        servers = holders(extra)
+        live, took, _ = rollout(["--tags", "prometheus", "-e", json.dumps(extra)], servers,
+                                lambda server, target=target: scrapes(server, target))
         scrape.append(live)
         scrape_run.append(took)
-        print(f"scrape target live on {len(prometheus)} replicas after {live:.1f}s (run {took:.1f}s)", flush=True)
+        print(f"scrape target live on its {len(servers)} replicas after {live:.1f}s (run {took:.1f}s)", flush=True)
         timeout = f"{6 + i}m"
         live, took, _ = rollout(
             ["--tags", "alertmanager", "-e", json.dumps({"alertmanager_global": {"resolve_timeout": timeout}})],
@@ -209,7 +229,8 @@ def main():
     if warm:
         lines.append(row("warm re-run, nothing to change", warm, note=f"changed={max(changed)} on every run"))
     if scrape:
-        lines.append(row("scrape target live on every replica", scrape, note="from ansible-playbook start"))
+        lines.append(row("scrape target live on its shard's replicas", scrape,
+                         note="from ansible-playbook start; file_sd, no reload"))
         lines.append(row("  its `--tags prometheus` run", scrape_run))
         lines.append(row("Alertmanager setting live on every instance", route, note="from ansible-playbook start"))
         lines.append(row("  its `--tags alertmanager` run", route_run))

@@ -246,7 +246,8 @@ def drill_prometheus(drill_lab, receiver, short):
     gaps = {}
     for shard, replicas in drill_lab.shards.items():
         survivor = drill_lab.address(replicas[0])
-        query = f'up{{job="prometheus",shard="{shard}",instance="{survivor}:9090"}}'
+        # Scraped series reach the storage without their shard label; the instance names the replica.
+        query = f'up{{job="prometheus",instance="{survivor}:9090"}}'
 
         def samples(query=query):
             text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage

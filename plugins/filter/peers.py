@@ -23,6 +23,12 @@ Filters
     list (nginx upstream servers, scrape targets, Grafana ``ha_peers``).
     ``port_var`` names a per-host variable that overrides the port; ``exclude``
     leaves one host out (a member's own entry in a peer list).
+``inventory_scrape_jobs``
+    ``prometheus_scrape_jobs | inventory_scrape_jobs(groups, hostvars)`` -> the
+    same jobs with each ``inventory: {group, port, port_var, path, scheme, labels}``
+    turned into a ``static_configs`` group of that group's ``address:port`` targets
+    (``host_ports``); an error names the job when the group does not exist or is
+    empty. Example: ``{job_name: web, inventory: {group: web, port: 8080}}``.
 ``alertmanager_instances``
     ``groups['alertmanager'] | alertmanager_instances(hostvars)`` -> one dict per
     instance: ``host, name, peer_name, address, web_port, cluster_port, web,
@@ -169,6 +175,69 @@ def host_ports(hosts, hostvars, port, port_var=None, exclude=None,
         number = _port("host_ports", chosen, f"host {host!r}" + (f" ({port_var})" if port_var else ""))
         result.add(join_host_port(host_address(host, hostvars, address_var), number))
     return sorted(result)
+
+
+_INVENTORY_KEYS = {"group", "port", "port_var", "path", "scheme", "labels"}
+
+
+def inventory_scrape_jobs(jobs, groups, hostvars, address_var=DEFAULT_ADDRESS_VAR):
+    """Turn each job's ``inventory`` entries into ``static_configs`` targets from the inventory.
+
+    A job may carry ``inventory: {group, port, port_var, path, scheme, labels}`` (or a
+    list of them) instead of, or beside, ``static_configs``. Each entry becomes one
+    static group of ``address:port`` targets (``host_ports``: the same addresses as the
+    node job), with ``path`` and ``scheme`` as that group's ``__metrics_path__`` and
+    ``__scheme__``. Jobs without ``inventory`` pass through unchanged.
+    """
+    if isinstance(jobs, (str, dict)) or not hasattr(jobs, "__iter__"):
+        raise AnsibleFilterError(f"inventory_scrape_jobs: expected a list of scrape jobs, got {jobs!r}")
+    result = []
+    for job in jobs:
+        if not isinstance(job, dict) or "inventory" not in job:
+            result.append(job)
+            continue
+        where = f"job {job.get('job_name')!r}"
+        entries = job["inventory"]
+        entries = [entries] if isinstance(entries, dict) else entries
+        if isinstance(entries, str) or not hasattr(entries, "__iter__") or not list(entries):
+            raise AnsibleFilterError(
+                f"inventory_scrape_jobs: {where} has inventory={job['inventory']!r}; give "
+                "{group, port} (or a list of them)"
+            )
+        added = []
+        for position, entry in enumerate(entries):
+            spot = f"{where} inventory[{position}]"
+            if not isinstance(entry, dict) or "group" not in entry or "port" not in entry:
+                raise AnsibleFilterError(f"inventory_scrape_jobs: {spot} must be a mapping with group and port, "
+                                         f"got {entry!r}")
+            unknown = set(entry) - _INVENTORY_KEYS
+            if unknown:
+                raise AnsibleFilterError(f"inventory_scrape_jobs: {spot} has unknown key(s) {sorted(unknown)}; "
+                                         f"allowed: {', '.join(sorted(_INVENTORY_KEYS))}")
+            group = entry["group"]
+            if group not in groups:
+                raise AnsibleFilterError(f"inventory_scrape_jobs: {spot} names inventory group {group!r}, which "
+                                         "does not exist; add the group to the inventory or fix the name")
+            if not list(groups[group]):
+                raise AnsibleFilterError(f"inventory_scrape_jobs: {spot} names inventory group {group!r}, which "
+                                         "has no hosts; add hosts to it or remove the job")
+            labels = dict(entry.get("labels") or {})
+            if entry.get("path"):
+                labels["__metrics_path__"] = str(entry["path"])
+            if entry.get("scheme"):
+                if entry["scheme"] not in ("http", "https"):
+                    raise AnsibleFilterError(f"inventory_scrape_jobs: {spot} has scheme {entry['scheme']!r}; "
+                                             "use http or https")
+                labels["__scheme__"] = entry["scheme"]
+            group_entry = {"targets": host_ports(groups[group], hostvars, entry["port"],
+                                                 port_var=entry.get("port_var"), address_var=address_var)}
+            if labels:
+                group_entry["labels"] = labels
+            added.append(group_entry)
+        resolved = {key: value for key, value in job.items() if key != "inventory"}
+        resolved["static_configs"] = [*(job.get("static_configs") or []), *added]
+        result.append(resolved)
+    return result
 
 
 def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_cluster_port=9094,
@@ -321,6 +390,7 @@ class FilterModule:
             "join_host_port": join_host_port,
             "split_host_port": split_host_port,
             "host_ports": host_ports,
+            "inventory_scrape_jobs": inventory_scrape_jobs,
             "alertmanager_instances": alertmanager_instances,
             "alertmanager_peers": alertmanager_peers,
             "alertmanager_advertise_address": alertmanager_advertise_address,

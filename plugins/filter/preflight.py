@@ -19,6 +19,7 @@ Filters
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ def _sibling(name):
 peers = _sibling("peers")
 frontend = _sibling("frontend")
 webaccess = _sibling("webaccess")
+shards = _sibling("shards")
 
 _VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 _UNSET = object()
@@ -82,12 +84,59 @@ def _address_problems(groups, hostvars, problems):
         _check(problems, peers.host_address, host, hostvars)
 
 
+# Role defaults, for hosts that do not set these (preflight does not see role defaults).
+_SCRAPE_DEFAULTS = {"prometheus_scrape_jobs": [], "prometheus_shard_mode": "rendezvous",
+                    "prometheus_shard_replicas": 1}
+
+
 def _prometheus_problems(groups, hostvars, problems):
     hosts = groups.get("prometheus", [])
-    if hosts:
-        minimum = _get(hostvars, hosts[0], "prometheus_min_replicas")
-        _check(problems, peers.prometheus_shards, hosts, hostvars,
-               min_replicas=2 if minimum is _UNSET else minimum)
+    if not hosts:
+        return
+    minimum = _get(hostvars, hosts[0], "prometheus_min_replicas")
+    layout = _check(problems, peers.prometheus_shards, hosts, hostvars,
+                    min_replicas=2 if minimum is _UNSET else minimum)
+    _scrape_job_problems(groups, hostvars, sorted(hosts), len(layout) if layout else None, problems)
+
+
+def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):
+    """The site's scrape jobs: one setting for every shard, and jobs the filters accept."""
+    for host in hosts:
+        if _get(hostvars, host, "prometheus_scrape_configs") is not _UNSET:
+            problems.append(f"host {host}: prometheus_scrape_configs is no longer read; move its jobs to "
+                            "prometheus_scrape_jobs (shard: all keeps a job on every shard, as before)")
+    first = hosts[0]
+    rendered = {host: _get(hostvars, host, "_preflight_scrape") for host in hosts}
+    for host, value in rendered.items():
+        if isinstance(value, dict) and "error" in value:
+            problems.append(f"host {host}: prometheus_scrape_jobs, prometheus_shard_mode or prometheus_shard_replicas "
+                            f"cannot be rendered: {value['error']}")
+            return
+    settings = {}
+    for name, default in _SCRAPE_DEFAULTS.items():
+        values = {}
+        for host in hosts:
+            # Rendered in each host's own context by the play before (playbooks/preflight.yml);
+            # without it (the filter called on its own), read through hostvars.
+            value = (rendered[host] or {}).get(name) if rendered[host] is not _UNSET else _get(hostvars, host, name)
+            values[host] = default if value in (None, _UNSET) else value
+        differ = [host for host in hosts if json.dumps(values[host], sort_keys=True, default=str)
+                  != json.dumps(values[first], sort_keys=True, default=str)]
+        if differ:
+            problems.append(f"hosts {first} and {', '.join(differ)}: {name} differs; every shard must read the "
+                            "same value: set it once for the prometheus group (group_vars/prometheus)")
+        settings[name] = values[first]
+    if settings["prometheus_shard_mode"] not in shards.MODES:
+        problems.append(f"host {first}: prometheus_shard_mode is {settings['prometheus_shard_mode']!r}; use "
+                        f"{' or '.join(shards.MODES)}")
+    found = []
+    jobs = _check(found, peers.inventory_scrape_jobs, settings["prometheus_scrape_jobs"], groups, hostvars)
+    problems += [f"host {first}: prometheus_scrape_jobs: {problem}" for problem in found]
+    if jobs is None or not shard_count:
+        return
+    for problem in shards.scrape_job_problems(jobs, shard_count, settings["prometheus_shard_replicas"],
+                                              reserved=shards.TOOLKIT_JOB_NAMES):
+        problems.append(f"host {first}: prometheus_scrape_jobs: {problem}")
 
 
 def _alertmanager_problems(groups, hostvars, problems):

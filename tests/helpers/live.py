@@ -49,26 +49,30 @@ def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None, header
         return response.read().decode()
 
 
-def converge(scenario_dir, *extra_vars, limit=None, tags=None):
+def converge(scenario_dir, *extra_vars, limit=None, tags=None, inventories=()):
     """Re-run `scenario_dir`/converge.yml against the scenario's inventory; return the process.
 
     `output` on the result holds stdout and stderr together (ansible-core 2.19 prints
-    task errors on stderr).
+    task errors on stderr). `inventories` are further inventory sources merged over the
+    scenario's (a shard added, say).
     """
-    return run_playbook(Path(scenario_dir) / "converge.yml", *extra_vars, limit=limit, tags=tags)
+    return run_playbook(Path(scenario_dir) / "converge.yml", *extra_vars, limit=limit, tags=tags,
+                        inventories=inventories)
 
 
-def run_playbook(playbook, *extra_vars, limit=None, tags=None):
+def run_playbook(playbook, *extra_vars, limit=None, tags=None, inventories=()):
     """Run `playbook` against the scenario's inventory (see `converge`)."""
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     env = dict(os.environ,
                ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+               ANSIBLE_ROLES_PATH=f"{PROJECT / 'roles'}:{PROJECT / 'tests' / 'roles'}",
                ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
                ANSIBLE_PIPELINING="false",
                ANSIBLE_NOCOLOR="true")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),
            str(playbook)]
+    for source in inventories:
+        cmd += ["-i", str(source)]
     for extra in extra_vars:
         cmd += ["-e", json.dumps(extra)]
     if limit:

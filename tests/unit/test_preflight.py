@@ -115,6 +115,97 @@ def test_every_problem_is_reported_in_one_run(tmp_path):
     assert "host db-1: mysql_grafana_password is a placeholder" in output
 
 
+def scrape_jobs_inventory(tmp_path, jobs, hosts_change=lambda groups: None, extra=None):
+    """The lab inventory with these site jobs (and extra group_vars/prometheus settings)."""
+    inventory = broken_inventory(tmp_path, hosts_change)
+    settings = {"prometheus_scrape_jobs": jobs, **(extra or {})}
+    (inventory / "group_vars" / "prometheus" / "scrape_jobs.yml").write_text("---\n" + yaml.safe_dump(settings))
+    return inventory
+
+
+def test_bad_scrape_jobs_stop_in_preflight_each_named(tmp_path):
+    static = {"static_configs": [{"targets": ["10.213.0.61:20000"]}]}
+    jobs = [
+        {"job_name": "app", **static}, {"job_name": "app", **static},
+        {"job_name": "pinned", "shard": 5, **static},
+        {"job_name": "where", "shard": "everywhere", **static},
+        {"job_name": "web", "inventory": {"group": "webservers", "port": 8080}},
+        {"job_name": "nothing", "static_configs": [{"targets": []}]},
+        {"job_name": "node", **static},
+    ]
+    result = run_site(scrape_jobs_inventory(tmp_path, jobs, extra={"prometheus_shard_replicas": 3}))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "PLAY [Common base on every host]" not in output
+    for expected in [
+        "host prom-s0-a: prometheus_scrape_jobs: inventory_scrape_jobs: job 'web' inventory[0] names inventory "
+        "group 'webservers', which does not exist; add the group to the inventory or fix the name",
+    ]:
+        assert expected in output, output[-3000:]
+    # The inventory-group problem stops the job checks (their targets are unknown); fix it and see the rest.
+    jobs[4] = {"job_name": "web", "inventory": {"group": "empty", "port": 8080}}
+    result = run_site(scrape_jobs_inventory(tmp_path / "2", jobs, extra={"prometheus_shard_replicas": 3},
+                                            hosts_change=lambda groups: groups.update(empty={"hosts": {}})))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "group 'empty', which has no hosts; add hosts to it or remove the job" in output, output[-3000:]
+    jobs[4] = {"job_name": "web", "inventory": {"group": "target_farm", "port": 8080}}
+    result = run_site(scrape_jobs_inventory(tmp_path / "3", jobs, extra={"prometheus_shard_replicas": 3}))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    for expected in [
+        "host prom-s0-a: prometheus_scrape_jobs: replicas=3 is larger than the shard count 2",
+        "host prom-s0-a: prometheus_scrape_jobs: job 'app' is defined twice (entries #0 and #1)",
+        "host prom-s0-a: prometheus_scrape_jobs: job 'pinned': shard 5 names shard(s) [5], but the inventory has "
+        "shards 0..1; pin the job to an existing shard or add that shard",
+        "host prom-s0-a: prometheus_scrape_jobs: job 'where': shard 'everywhere' is not spread, all, a shard index",
+        "host prom-s0-a: prometheus_scrape_jobs: job 'nothing' has neither targets nor discovery",
+        "host prom-s0-a: prometheus_scrape_jobs: job 'node' has the name of one of the toolkit's own jobs",
+    ]:
+        assert expected in output, (expected, output[-3000:])
+    assert "PLAY [Common base on every host]" not in output
+
+
+def test_scrape_settings_must_agree_across_shards(tmp_path):
+    def one_host_differs(groups):
+        groups["prometheus"]["children"]["prometheus_shard_1"]["hosts"]["prom-s1-b"] = {
+            "stack_address": "10.213.0.24", "prometheus_shard_mode": "hashmod",
+            "prometheus_scrape_configs": [{"job_name": "old"}]}
+
+    inventory = scrape_jobs_inventory(tmp_path, [{"job_name": "app", "static_configs": [{"targets": ["a:1"]}]}],
+                                      hosts_change=one_host_differs)
+    result = run_site(inventory)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert ("hosts prom-s0-a and prom-s1-b: prometheus_shard_mode differs; every shard must read the same value: "
+            "set it once for the prometheus group (group_vars/prometheus)") in output, output[-3000:]
+    assert "host prom-s1-b: prometheus_scrape_configs is no longer read; move its jobs to prometheus_scrape_jobs" \
+        in output
+
+
+def run_preflight(inventory):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml")],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_scrape_jobs_may_read_other_hosts_and_a_broken_template_is_named(tmp_path):
+    farm = "{{ groups['target_farm'] | map('host_address', hostvars) | product([20000]) | map('join', ':') | list }}"
+    reads_hostvars = [{"job_name": "app", "static_configs": [{"targets": farm}]},
+                      {"job_name": "db", "shard": 7, "static_configs": [{"targets": farm}]}]
+    result = run_preflight(scrape_jobs_inventory(tmp_path, reads_hostvars))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "The inventory has 1 problem(s)" in output, output[-3000:]
+    assert "job 'db': shard 7 names shard(s) [7]" in output
+    broken = [{"job_name": "app", "static_configs": [{"targets": "{{ no_such_variable }}"}]}]
+    result = run_preflight(scrape_jobs_inventory(tmp_path / "broken", broken))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert ("host prom-s0-a: prometheus_scrape_jobs, prometheus_shard_mode or prometheus_shard_replicas cannot be "
+            "rendered") in output, output[-3000:]
+    assert "no_such_variable" in output
+
+
 def test_group_vars_of_no_group_are_a_warning(tmp_path):
     inventory = broken_inventory(tmp_path, lambda groups: None)
     (inventory / "group_vars" / "grafna").mkdir()

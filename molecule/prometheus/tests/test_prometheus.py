@@ -1,8 +1,9 @@
 """The Prometheus tier on live servers: HA pairs, sharding, remote storage, safe apply.
 
 Runs after converge and idempotence. The tests run in file order: the later ones
-re-converge with changed variables (rendezvous mode, a broken rule file, an extra
-scrape job) and put the baseline back before they finish.
+re-converge with changed variables (a broken rule file, an extra scrape job) and put
+the baseline back before they finish. The site's own sharded jobs are
+test_sharding.py's, which runs after this file.
 """
 
 import json
@@ -16,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
@@ -24,7 +26,7 @@ import live  # noqa: E402
 from live import wait_for  # noqa: E402
 
 sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
-from shards import prometheus_hashmod, shard_targets  # noqa: E402
+from shards import shard_targets  # noqa: E402
 
 testinfra_hosts = ["ansible://prometheus"]
 
@@ -33,7 +35,10 @@ REPLICAS = {"mp-s0-a": ("10.213.20.11", 0), "mp-s0-b": ("10.213.20.12", 0),
 VM = "http://10.213.20.21:8428"
 GLOBAL = "10.213.20.31"
 NODE_TARGETS = sorted(f"{ip}:9100" for ip in
-                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.21", GLOBAL])
+                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.15",
+                       "10.213.20.16", "10.213.20.21", GLOBAL])
+# The node job is split on the controller, rendezvous by default (the role's prometheus_shard_mode).
+NODE_SHARDS = shard_targets(NODE_TARGETS, 2, mode="rendezvous")
 SCRAPE_INTERVAL = 15
 # The scenario serves every Prometheus over HTTPS with basic auth (molecule.yml).
 TLS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
@@ -85,9 +90,14 @@ def test_pair_configs_differ_only_in_replica_label(host):
 
 
 def test_alerts_and_remote_write_drop_the_replica_label(host):
-    config = host.file("/etc/prometheus/prometheus.yml").content_string
-    assert config.count("action: labeldrop") == 2  # alert_relabel_configs and write_relabel_configs
-    assert "http://10.213.20.21:8428/api/v1/write" in config
+    config = yaml.safe_load(host.file("/etc/prometheus/prometheus.yml").content_string)
+    assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    (write,) = config["remote_write"]
+    assert write["url"] == "http://10.213.20.21:8428/api/v1/write"
+    assert write["write_relabel_configs"][0] == {"action": "labeldrop", "regex": "replica"}
+    # Scraped series lose the shard label too; recording rules keep it.
+    assert {"source_labels": ["__tmp_keep_shard"], "regex": "", "target_label": "shard", "replacement": ""} in \
+        write["write_relabel_configs"]
 
 
 # 1b. TLS and basic auth on the web port; every client the toolkit configures follows -----
@@ -159,10 +169,9 @@ def test_a_key_that_does_not_match_is_refused_before_any_change(host):
 
 # 2. sharding matches the filter's prediction ------------------------------------------
 
-def test_hashmod_live_targets_equal_prediction():
+def test_node_targets_equal_the_filters_prediction():
     for name, (ip, shard) in REPLICAS.items():
-        predicted = sorted(t for t in NODE_TARGETS if prometheus_hashmod(t, 2) == shard)
-        assert active_targets(ip, "node") == predicted, name
+        assert active_targets(ip, "node") == NODE_SHARDS[shard], name
 
 
 def test_every_target_scraped_by_exactly_its_shards_replicas():
@@ -172,7 +181,7 @@ def test_every_target_scraped_by_exactly_its_shards_replicas():
             seen.setdefault(target, []).append(name)
     assert sorted(seen) == NODE_TARGETS
     for target, scrapers in seen.items():
-        shard = prometheus_hashmod(target, 2)
+        shard = next(s for s, members in NODE_SHARDS.items() if target in members)
         assert sorted(scrapers) == sorted(n for n, (_, s) in REPLICAS.items() if s == shard), target
 
 
@@ -188,9 +197,13 @@ def test_remote_storage_holds_one_deduplicated_series_per_target():
 
     found = [s["metric"] for s in wait_for(series, 90, "node series in remote storage")]
     assert sorted(s["instance"] for s in found) == NODE_TARGETS  # exactly one series each
-    assert all("replica" not in s for s in found)
-    assert {s["shard"] for s in found} == {"0", "1"}
+    # Neither replica nor shard: a target stays one series whichever replica and shard scraped it.
+    assert all("replica" not in s and "shard" not in s for s in found)
     assert {s["cluster"] for s in found} == {"molecule"}
+    # Recording rules keep their shard: they are each shard's own sums.
+    recording = urllib.parse.quote('job:up:sum{job="node"}')
+    recorded = get_json(f"{VM}/api/v1/query?query={recording}")
+    assert {r["metric"].get("shard") for r in recorded["data"]["result"]} == {"0", "1"}
 
 
 def test_global_tier_federates_every_replica_of_every_shard():
@@ -282,11 +295,12 @@ def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
         pytest.skip("one replica is enough")
     live = host.file("/etc/prometheus/prometheus.yml").sha256sum
     pid = main_pid(host)
-    result = converge({"prometheus_scrape_configs": [
+    result = converge({"farm_extra_jobs": [
         {"job_name": "bad", "scrape_interval": "15x", "static_configs": [{"targets": ["10.213.20.21:9100"]}]}]},
         limit=name)
     assert result.returncode != 0
     assert host.file("/etc/prometheus/prometheus.yml").sha256sum == live
+    assert not host.file("/etc/prometheus/targets/bad.json").exists  # targets are written after promtool passed
     assert main_pid(host) == pid
     assert get(f"https://{REPLICAS[name][0]}:9090/-/ready").startswith("Prometheus")
 
@@ -300,8 +314,8 @@ def test_scrape_change_reloads_without_restart(host):
     ip = REPLICAS[name][0]
     pid = main_pid(host)
     started = start_time(host, pid)
-    extra = {"prometheus_scrape_configs": [
-        {"job_name": "extra", "static_configs": [{"targets": ["10.213.20.21:8428"]}]}]}
+    extra = {"farm_extra_jobs": [
+        {"job_name": "extra", "shard": "all", "static_configs": [{"targets": ["10.213.20.21:8428"]}]}]}
     t0 = time.monotonic()
     result = converge(extra, limit=name)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -313,21 +327,7 @@ def test_scrape_change_reloads_without_restart(host):
     wait_for(lambda: active_targets(ip, "extra") == [], 30, "the extra job to go")
 
 
-# 7. rendezvous mode -------------------------------------------------------------------
-
-def test_rendezvous_live_targets_equal_prediction():
-    result = converge({"prometheus_shard_mode": "rendezvous"}, limit="prometheus")
-    assert result.returncode == 0, result.stdout[-3000:]
-    try:
-        predicted = shard_targets(NODE_TARGETS, 2, mode="rendezvous")
-        for name, (ip, shard) in REPLICAS.items():
-            wait_for(lambda ip=ip, shard=shard: active_targets(ip, "node") == predicted[shard], 30,
-                     f"{name} to scrape its rendezvous share {predicted[shard]}")
-    finally:
-        assert converge(limit="prometheus").returncode == 0
-
-
-# 8. losing a replica loses no data ----------------------------------------------------
+# 7. losing a replica loses no data ----------------------------------------------------
 
 def max_gap(samples_json_lines, start, end):
     timestamps = sorted({ts / 1000 for line in samples_json_lines for ts in json.loads(line)["timestamps"]

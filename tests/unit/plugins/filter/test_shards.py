@@ -59,6 +59,17 @@ def test_hashmod_refuses_non_string():
 
 # --- hashmod_relabel_configs ------------------------------------------------------
 
+def test_relabel_configs_with_replicas_keep_the_buckets_before_the_shard():
+    rules = hashmod_relabel_configs(0, 4, replicas=2)
+    assert rules[1] == {"source_labels": ["__tmp_hashmod"], "regex": "0|3", "action": "keep"}
+
+
+def test_relabel_configs_let_controller_placed_targets_pass():
+    rules = hashmod_relabel_configs(2, 3, replicas=2, static_label="__tmp_static")
+    assert rules[1] == {"source_labels": ["__tmp_static", "__tmp_hashmod"], "separator": ";",
+                        "regex": "true;.*|;(?:1|2)", "action": "keep"}
+
+
 def test_relabel_configs_shape():
     rules = hashmod_relabel_configs(1, 3)
     assert rules == [
@@ -93,6 +104,15 @@ def test_hashmod_mode_agrees_with_prometheus_hashmod():
     for shard, members in result.items():
         assert all(prometheus_hashmod(t, 3) == shard for t in members)
     assert sorted(t for m in result.values() for t in m) == sorted(targets)
+
+
+def test_hashmod_replicas_take_the_next_shards():
+    targets = [f"10.0.{i // 256}.{i % 256}:9100" for i in range(300)]
+    result = shard_targets(targets, 5, mode="hashmod", replicas=3)
+    for target in targets:
+        first = prometheus_hashmod(target, 5)
+        assert sorted(s for s, members in result.items() if target in members) == sorted(
+            (first + k) % 5 for k in range(3)), target
 
 
 def test_output_sorted_and_deduplicated():
@@ -132,7 +152,6 @@ def test_weights_as_mapping():
     ({"shard_count": 2, "mode": "modulo"}, r"unknown mode 'modulo'"),
     ({"shard_count": 2, "replicas": 3}, r"replicas=3 is larger than the shard count 2"),
     ({"shard_count": 2, "replicas": 0}, r"replicas must be at least 1"),
-    ({"shard_count": 3, "mode": "hashmod", "replicas": 2}, r"mode='hashmod' puts each target on exactly one"),
     ({"shard_count": 2, "weights": [1, 0]}, r"weight of shard 1 is 0; weights must be positive"),
     ({"shard_count": 2, "weights": [1, -2]}, r"weight of shard 1 is -2"),
     ({"shard_count": 2, "weights": [1, "x"]}, r"weight of shard 1 is 'x'"),
@@ -246,38 +265,37 @@ DEPLOYED = """
 global:
   external_labels: {cluster: lab, shard: '1', replica: p1}
 scrape_configs:
-  - job_name: node
-    file_sd_configs: [{files: [node.json]}]
-    relabel_configs:
-      - {source_labels: [__address__], modulus: 2, target_label: __tmp_hashmod, action: hashmod}
-      - {source_labels: [__tmp_hashmod], regex: '1', action: keep}
+  - job_name: prometheus
+    file_sd_configs: [{files: [/etc/prometheus/targets/prometheus.json]}]
+  - job_name: app
+    file_sd_configs: [{files: [/etc/prometheus/targets/app.json]}]
+  - job_name: k8s
+    kubernetes_sd_configs: [{role: pod}]
 """
 
 
-def test_deployed_shard_targets_applies_the_deployed_hashmod():
-    targets = [f"10.0.0.{i}:9100" for i in range(30)]
-    file_sd = json.dumps([{"targets": targets, "labels": {}}])
-    assert deployed_shard_targets(DEPLOYED, file_sd) == {1: shard_targets(targets, 2, mode="hashmod")[1]}
+def test_deployed_shard_targets_reads_each_jobs_file():
+    files = {
+        "/etc/prometheus/targets/app.json": json.dumps([{"targets": ["b:1", "a:1"]}, {"targets": ["c:1"]}]),
+        "prometheus.json": json.dumps([{"targets": ["p:9090"], "labels": {}}]),  # by base name
+        "/etc/prometheus/targets/stale.json": json.dumps([{"targets": ["x:1"]}]),  # no job reads it
+    }
+    assert deployed_shard_targets(DEPLOYED, files) == {1: {"app": ["a:1", "b:1", "c:1"], "prometheus": ["p:9090"]}}
 
 
-def test_deployed_shard_targets_takes_a_rendezvous_list_as_is():
-    config = DEPLOYED.replace("action: hashmod", "action: replace")
-    assert deployed_shard_targets(config, json.dumps([{"targets": ["b:1", "a:1"]}])) == {1: ["a:1", "b:1"]}
-
-
-@pytest.mark.parametrize("config,file_sd,message", [
-    ("global: {}", "[]", r"the deployed prometheus.yml has no global.external_labels.shard"),
-    ("global: {external_labels: {shard: '0'}}", "[]", r"the deployed prometheus.yml has no job 'node'"),
-    ("global: [", "[]", r"cannot parse the deployed files"),
-    (DEPLOYED, "{not json", r"cannot parse the deployed files"),
+@pytest.mark.parametrize("config,files,message", [
+    ("global: {}", {}, r"the deployed prometheus.yml has no global.external_labels.shard"),
+    ("global: [", {}, r"cannot parse the deployed files"),
+    (DEPLOYED, {"app.json": "{not json"}, r"cannot parse the deployed files"),
 ])
-def test_deployed_shard_targets_errors(config, file_sd, message):
+def test_deployed_shard_targets_errors(config, files, message):
     with pytest.raises(AnsibleFilterError, match=r"^deployed_shard_targets: " + message):
-        deployed_shard_targets(config, file_sd)
+        deployed_shard_targets(config, files)
 
 
 def test_filter_map():
     assert set(FilterModule().filters()) == {
         "prometheus_hashmod", "hashmod_relabel_configs", "shard_targets", "shard_moves", "shard_load",
-        "deployed_shard_targets",
+        "deployed_shard_targets", "shard_scrape_configs", "file_sd_scrape_configs", "scrape_job_problems",
+        "shard_plan", "targets_never_scraped",
     }
