@@ -108,6 +108,15 @@ def container_state(name):
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def container_origin(name):
+    """(image, source of /root/.ssh/authorized_keys) of an existing container."""
+    result = run(["docker", "inspect", "-f",
+                  '{{.Config.Image}}|{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}'
+                  '{{.Source}}{{end}}{{end}}', name], check=False)
+    image, _, key = result.stdout.strip().partition("|")
+    return image, key
+
+
 def up(args):
     settings, hosts = inventory(args.inventory)
     network = settings["lab_network_name"]
@@ -119,6 +128,12 @@ def up(args):
         print(f"lab: network {network} {settings['lab_network_subnet']} created")
     for host, info in hosts.items():
         state = container_state(info["container"])
+        if state is not None and container_origin(info["container"]) != (args.image, public_key):
+            # Made by another checkout (its key) or from another image: this
+            # checkout's key would be refused, so the container is made anew.
+            print(f"lab: {info['container']} was made by another checkout or image; recreating it")
+            run(["docker", "rm", "-f", info["container"]])
+            state = None
         if state == "running":
             continue
         if state is not None:
