@@ -81,6 +81,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/check-argument-specs.py
 	$(BIN)/python scripts/role-readme.py --check
+	$(BIN)/python scripts/filter-docs.py --check
 	$(BIN)/ansible-lint --offline -q
 
 unit: venv

@@ -41,15 +41,10 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
-import ipaddress
 import os
 import sys
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable (benchmarks only)."""
+from ansible.errors import AnsibleFilterError
 
 # The peer filters live beside this file. Ansible loads each filter file on its
 # own (not as a package), so load peers.py by path, once.
@@ -95,19 +90,11 @@ def secret_problems(secrets, min_length=MIN_SECRET_LENGTH):
     return problems
 
 
-def _is_ip(value):
-    try:
-        ipaddress.ip_address(str(value).strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def not_ip_addresses(values):
     """Return the entries of ``values`` that are neither IP addresses nor ``%``/``_`` patterns."""
     if not isinstance(values, (list, tuple)):
         raise AnsibleFilterError(f"not_ip_addresses: expected a list, got {values!r}")
-    return [v for v in values if not _is_ip(v) and "%" not in str(v)]
+    return [v for v in values if not peers.is_ip(str(v).strip("[]")) and "%" not in str(v)]
 
 
 def mysql_stale_accounts(users, grafana_user, client_hosts):

@@ -21,22 +21,28 @@ Filters
     --property=Id,UnitFileState,ActiveState`` after the ``--units--`` line.
     A unit systemd does not know (``UnitFileState`` empty) is listed too:
     masking it keeps a later package install from starting it.
+``install_needed``
+    ``common_host_state.stdout | install_needed(method, packages, user)`` -> whether
+    the ``binary_install`` role has anything to do on a host: true unless the
+    state was read (``common``'s one read per host: the ``dpkg-query`` lines, then an
+    ``--accounts--`` line and one account name per line), the method is
+    ``package``, every package is installed and ``user`` (if any) exists. On a
+    converged host the whole install step is then one skipped task.
+
+    Example: ``"ii prometheus\n--accounts--\nprometheus\n" | install_needed('package', ['prometheus'], 'prometheus')``
 """
 
 from __future__ import annotations
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable."""
+from ansible.errors import AnsibleFilterError
 
 UNITS_MARK = "--units--"
+ACCOUNTS_MARK = "--accounts--"
 STOPPED = ("inactive", "failed")
 
 
 def _installed(output):
-    head = output.split(UNITS_MARK, 1)[0]
+    head = output.split(UNITS_MARK, 1)[0].split(ACCOUNTS_MARK, 1)[0]
     names = set()
     for line in head.splitlines():
         parts = line.split()
@@ -78,8 +84,22 @@ def units_to_mask(output):
     return result
 
 
+def install_needed(output, method, packages, user=""):
+    """Whether the install step has work on a host whose state ``output`` was read (see the module doc)."""
+    if output is None or output == "":
+        return True
+    if not isinstance(output, str):
+        raise AnsibleFilterError(f"install_needed: expects the read's stdout (a string), got {type(output).__name__}")
+    if method != "package" or ACCOUNTS_MARK not in output:
+        return True
+    if dpkg_missing(output, list(packages)):
+        return True
+    accounts = {line.strip() for line in output.split(ACCOUNTS_MARK, 1)[1].split(UNITS_MARK, 1)[0].splitlines()}
+    return bool(user) and user not in accounts
+
+
 class FilterModule:
     """Package and unit state filters."""
 
     def filters(self):
-        return {"dpkg_missing": dpkg_missing, "units_to_mask": units_to_mask}
+        return {"dpkg_missing": dpkg_missing, "units_to_mask": units_to_mask, "install_needed": install_needed}

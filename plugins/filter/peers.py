@@ -57,12 +57,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable (benchmarks only)."""
-
+from ansible.errors import AnsibleFilterError
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -89,7 +84,8 @@ def _hosts(filter_name, hosts, what="group"):
     return sorted(set(hosts))
 
 
-def _is_ip(value):
+def is_ip(value):
+    """Whether ``value`` is an IPv4 or IPv6 address (no brackets, no port)."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -106,7 +102,7 @@ def _clean_address(filter_name, host, value, source):
     value = value.strip()
     if value.startswith("[") and value.endswith("]"):
         value = value[1:-1]
-    if not (_is_ip(value) or _HOSTNAME.match(value)):
+    if not (is_ip(value) or _HOSTNAME.match(value)):
         raise AnsibleFilterError(
             f"{filter_name}: host {host!r} has address {value!r} ({source}), which is neither an IP "
             "address nor a host name"
@@ -130,7 +126,7 @@ def join_host_port(address, port):
         raise AnsibleFilterError(f"join_host_port: address must be a non-empty string, got {address!r}")
     bare = address[1:-1] if address.startswith("[") and address.endswith("]") else address
     if ":" in bare:
-        if not _is_ip(bare):
+        if not is_ip(bare):
             raise AnsibleFilterError(f"join_host_port: {address!r} is not an IPv6 address nor a host name")
         return f"[{bare}]:{port}"
     return f"{bare}:{port}"
@@ -157,7 +153,7 @@ def split_host_port(value):
         )
     host = match.group(1) or match.group(3)
     port = _port("split_host_port", match.group(2) or match.group(4), repr(value))
-    if match.group(1) and not _is_ip(host):
+    if match.group(1) and not is_ip(host):
         raise AnsibleFilterError(f"split_host_port: {host!r} in {value!r} is not an IPv6 address")
     return {"host": host, "port": port}
 
@@ -328,7 +324,7 @@ def alertmanager_peers(instances, host, name=None):
 def alertmanager_advertise_address(instances, host, name=None):
     """Return ``ip:cluster_port`` for ``--cluster.advertise-address``; names are refused."""
     me = _find_instance("alertmanager_advertise_address", instances, host, name)
-    if not _is_ip(me["address"]):
+    if not is_ip(me["address"]):
         raise AnsibleFilterError(
             f"alertmanager_advertise_address: host {host!r} instance {me['name']!r} only has the name "
             f"{me['address']!r}; Alertmanager's --cluster.advertise-address needs an IP:port. Set "

@@ -24,16 +24,8 @@ import os
 import re
 import sys
 
+from ansible.errors import AnsibleError, AnsibleFilterError
 from jinja2 import Undefined
-
-try:
-    from ansible.errors import AnsibleError, AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleError(Exception):
-        """Stand-in used when Ansible is not importable."""
-
-    class AnsibleFilterError(AnsibleError):
-        """Stand-in used when Ansible is not importable."""
 
 
 def _sibling(name):

@@ -21,12 +21,7 @@ Filters
 
 from __future__ import annotations
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable."""
-
+from ansible.errors import AnsibleFilterError
 
 # kind -> (Alertmanager config key, required keys besides name)
 KINDS = {

@@ -127,13 +127,7 @@ import re
 import struct
 
 import yaml
-
-try:  # Ansible is present when the filter runs inside a play; the unit tests import it too.
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - lets the benchmark run without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable (benchmarks only)."""
-
+from ansible.errors import AnsibleFilterError
 
 MODES = ("rendezvous", "hashmod")
 # Rendezvous scores keep the shard index in their low 16 bits, so ties (vanishingly

@@ -25,13 +25,7 @@ import datetime
 import ipaddress
 
 import yaml
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - benchmarks without Ansible
-    class AnsibleFilterError(Exception):
-        """Stand-in used when Ansible is not importable."""
-
+from ansible.errors import AnsibleFilterError
 
 BCRYPT_ROUNDS = 10
 # bcrypt reads at most 72 bytes of a password; a longer one would be cut silently.

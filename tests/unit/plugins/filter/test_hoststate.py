@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from hoststate import FilterModule, dpkg_missing, units_to_mask
+from hoststate import FilterModule, dpkg_missing, install_needed, units_to_mask
 
 DPKG = "ii curl\nii tzdata\nrc nginx\niU chrony\nii libc6:amd64\n"
 
@@ -50,4 +50,36 @@ def test_units_to_mask_needs_the_marker():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"dpkg_missing", "units_to_mask"}
+    assert set(FilterModule().filters()) == {"dpkg_missing", "units_to_mask", "install_needed"}
+
+
+STATE = "ii prometheus\nii curl\nrc prometheus-alertmanager\n--accounts--\nroot\nprometheus\n"
+
+
+def test_nothing_to_install_on_a_converged_host():
+    assert install_needed(STATE, "package", ["prometheus"], "prometheus") is False
+    assert install_needed(STATE, "package", ["prometheus", "curl"], "") is False
+
+
+@pytest.mark.parametrize("method,packages,user", [
+    ("package", ["prometheus-alertmanager"], "prometheus"),   # removed, config left (rc)
+    ("package", ["prometheus"], "node-exporter"),             # account missing
+    ("archive", [], "prometheus"),                            # archives check their own install
+])
+def test_install_needed_when_something_is_missing(method, packages, user):
+    assert install_needed(STATE, method, packages, user) is True
+
+
+@pytest.mark.parametrize("state", [None, "", "ii prometheus\n"])
+def test_install_needed_when_the_state_was_not_read(state):
+    # No read (the common role did not run), or an older read without accounts.
+    assert install_needed(state, "package", ["prometheus"], "prometheus") is True
+
+
+def test_accounts_are_not_read_as_packages():
+    assert install_needed("ii a\n--accounts--\nii b\n", "package", ["b"], "") is True
+
+
+def test_install_needed_bad_input():
+    with pytest.raises(AnsibleFilterError, match="install_needed: expects"):
+        install_needed(["ii a"], "package", ["a"], "")
