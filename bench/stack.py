@@ -39,8 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 INVENTORY = ROOT / "inventories" / "lab"
-sys.path.insert(0, str(ROOT / "scripts"))
-from lab import inventory as lab_inventory  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+from topology import Topology  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROFILE = re.compile(r"^(\S[^\n]*?) -+ (\d+\.\d+)s$", re.M)
@@ -84,16 +84,6 @@ def playbook(*args, profile=False):
 def lab(*args):
     subprocess.run([str(BIN / "python"), str(ROOT / "scripts" / "lab.py"), *args], check=True, env=env(),
                    stdout=subprocess.DEVNULL)
-
-
-def hosts():
-    """Prometheus replica addresses and Alertmanager instance web addresses, from scripts/lab.py's inventory."""
-    _, lab_hosts = lab_inventory(INVENTORY)
-    prometheus = [info["address"] for info in lab_hosts.values() if "prometheus" in info["groups"]]
-    alertmanagers = [f"{info['address']}:{instance['web_port']}" for info in lab_hosts.values()
-                     if "alertmanager" in info["groups"]
-                     for instance in info["vars"].get("alertmanager_instances") or [{"web_port": 9093}]]
-    return prometheus, alertmanagers
 
 
 def get_json(url):
@@ -194,7 +184,8 @@ def main():
     if any(changed):
         sys.exit(f"bench: a warm re-run changed something ({changed}); the lab is not converged")
 
-    prometheus, alertmanagers = hosts()
+    topology = Topology(INVENTORY)
+    alertmanagers = [instance["web"] for instance in topology.alertmanagers]
     scrape, scrape_run, route, route_run = [], [], [], []
     for i in range(args.changes):
         target = f"10.213.0.{200 + i}:9100"
@@ -221,7 +212,8 @@ def main():
 
     lines += [f"# Stack benchmark ({datetime.date.today()}, {os.cpu_count()} cores)", "",
               f"`{' '.join(['bench/stack.py', *sys.argv[1:]])}` on the lab inventory "
-              f"({len(prometheus)} Prometheus, {len(alertmanagers)} Alertmanager instances, 13 hosts); "
+              f"({len(topology.hosts('prometheus'))} Prometheus, {len(alertmanagers)} Alertmanager instances, "
+              f"{len(topology.hosts('all'))} hosts); "
               f"strategy {strategy()}.", "",
               "| what | median | min | max | runs | note |", "| --- | --- | --- | --- | --- | --- |"]
     if cold:

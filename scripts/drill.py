@@ -50,11 +50,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import lab  # noqa: E402
+from live import wait_for  # noqa: E402
+from topology import Topology  # noqa: E402
 
 RECEIVER_PORT = 18080
-SCRAPE_INTERVAL = 15  # the lab's prometheus_scrape_interval
-PEER_TIMEOUT = 15     # alertmanager_cluster_peer_timeout (upstream default)
 
 
 # --- the webhook receiver ---------------------------------------------------------------
@@ -92,23 +93,26 @@ class Receiver:
 # --- the lab, as the inventory describes it ----------------------------------------------
 
 class Lab:
+    """The running lab as the roles see it: topology from the inventory through the filters."""
+
     def __init__(self, inventory):
         self.settings, self.hosts = lab.inventory(inventory)
-        self.vip = next(str(i["vars"]["keepalived_virtual_ipaddress"]).split("/")[0]
-                        for i in self.hosts.values() if "loadbalancer" in i["groups"])
-        self.shards = {}
-        for host, info in sorted(self.hosts.items()):
-            if "prometheus" in info["groups"] and "prometheus_global" not in info["groups"]:
-                self.shards.setdefault(int(info["vars"]["prometheus_shard"]), []).append(host)
+        topo = self.topology = Topology(inventory)
+        self.vip = topo.vip
+        self.shards = topo.shards
         self.alertmanagers = {}  # peer name -> (host, unit, web address)
-        for host, info in sorted(self.hosts.items()):
-            if "alertmanager" in info["groups"]:
-                for instance in info["vars"]["alertmanager_instances"]:
-                    self.alertmanagers[f"{host}-{instance['name']}"] = (
-                        host, f"alertmanager@{instance['name']}", f"{info['address']}:{instance['web_port']}")
-        self.storage = next(i["address"] for i in self.hosts.values() if "remote_storage" in i["groups"])
-        self.database = next(h for h, i in self.hosts.items() if "mysql" in i["groups"])
-        self.grafanas = sorted(h for h, i in self.hosts.items() if "grafana" in i["groups"])
+        for instance in topo.alertmanagers:
+            self.alertmanagers[instance["peer_name"]] = (
+                instance["host"], f"alertmanager@{instance['name']}", instance["web"])
+        self.storage = topo.url(topo.hosts("remote_storage")[0], "remote_storage_port")
+        self.database = topo.hosts("mysql")[0]
+        self.grafanas = topo.hosts("grafana")
+        replica = self.shards[0][0]
+        self.scrape_interval = seconds(topo.setting(replica, "prometheus_scrape_interval"))
+        self.peer_timeout = seconds(topo.setting(topo.alertmanagers[0]["host"], "alertmanager_cluster_peer_timeout"))
+
+    def prometheus(self, host, path=""):
+        return self.topology.url(host, "prometheus_port", path)
 
     def container(self, host):
         return self.hosts[host]["container"]
@@ -126,6 +130,14 @@ class Lab:
 
 # --- helpers ---------------------------------------------------------------------------
 
+def seconds(duration):
+    """A Prometheus duration of whole seconds, minutes or hours ('15s', '1m') in seconds."""
+    match = re.fullmatch(r"(\d+)([smh])", str(duration))
+    if not match:
+        raise ValueError(f"cannot read the duration {duration!r}")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
 def call(url, data=None, timeout=5):
     body = None if data is None else json.dumps(data).encode()
     request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
@@ -141,18 +153,6 @@ def ok(url, timeout=2):
             return response.status == 200
     except (OSError, urllib.error.URLError):
         return False
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def rfc3339(moment):
@@ -234,7 +234,7 @@ def drill_prometheus(drill_lab, receiver, short):
                 break
             time.sleep(1)
         if not short:
-            time.sleep(PEER_TIMEOUT + 5)  # room for a duplicate to show up
+            time.sleep(drill_lab.peer_timeout + 5)  # room for a duplicate to show up
     finally:
         for host in stopped.values():
             drill_lab.exec(host, "systemctl", "start", "prometheus")
@@ -242,16 +242,16 @@ def drill_prometheus(drill_lab, receiver, short):
     results = [*load.stop(), *(r for extra in loads.values() for r in extra.stop())]
     failed = sum(1 for _, good in results if not good)
     for host in stopped.values():
-        wait_for(lambda host=host: ok(f"http://{drill_lab.address(host)}:9090/-/ready"), 90, f"{host} ready")
+        wait_for(lambda host=host: ok(drill_lab.prometheus(host, "/-/ready")), 90, f"{host} ready")
     gaps = {}
     for shard, replicas in drill_lab.shards.items():
-        survivor = drill_lab.address(replicas[0])
+        survivor = drill_lab.topology.host_port(replicas[0], "prometheus_port")
         # Scraped series reach the storage without their shard label; the instance names the replica.
-        query = f'up{{job="prometheus",instance="{survivor}:9090"}}'
+        query = f'up{{job="prometheus",instance="{survivor}"}}'
 
         def samples(query=query):
             text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage
-                f"http://{drill_lab.storage}:8428/api/v1/export?match[]={urllib.parse.quote(query)}"
+                f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
                 f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10).read().decode()
             return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
 
@@ -266,8 +266,8 @@ def drill_prometheus(drill_lab, receiver, short):
     problems = []
     if failed:
         problems.append(f"{failed} queries failed")
-    if max(gaps.values()) > 2 * SCRAPE_INTERVAL:
-        problems.append(f"a storage gap is longer than {2 * SCRAPE_INTERVAL}s")
+    if max(gaps.values()) > 2 * drill_lab.scrape_interval:
+        problems.append(f"a storage gap is longer than {2 * drill_lab.scrape_interval}s")
     if not short:
         keys = [n["group_key"] for n in receiver.notifications(
             lambda n: any(a.get("alertname") == "PrometheusReplicaMissing" for a in n["alerts"]))]
@@ -295,7 +295,7 @@ def drill_alertmanager_down(drill_lab, receiver, short):
         wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 90,
                  f"{count} groups delivered")
         latest = max(n["received"] for n in receiver.notifications(mine)) - posted
-        time.sleep(2 * PEER_TIMEOUT + 5)
+        time.sleep(2 * drill_lab.peer_timeout + 5)
         received = receiver.notifications(mine)
     finally:
         drill_lab.exec(host, "systemctl", "start", unit)
@@ -353,7 +353,7 @@ def drill_partition(drill_lab, receiver, short):
     wait_for(lambda: all(any(s["id"] == silence_id for s in call(f"http://{a}/api/v2/silences"))
                          for a in rest.values()), 60, "the cut-off side's silence on every instance")
     merged = time.monotonic() - healed
-    time.sleep(2 * PEER_TIMEOUT)  # the cut-off side may now deliver what it held back
+    time.sleep(2 * drill_lab.peer_timeout)  # the cut-off side may now deliver what it held back
     keys = [n["group_key"] for n in receiver.notifications(mine)]
     duplicates = len(keys) - len(set(keys))
     figures = (f"{cut_host} cut off: {len(keys)} notifications for {count} groups ({duplicates} duplicates; "
@@ -404,7 +404,7 @@ def drill_database(drill_lab, receiver, short):
     if not installed:
         reason = report.read_text().splitlines()[0] if report.exists() else "Grafana is not installed"
         return reason, None
-    health = f"http://{drill_lab.address(installed[0])}:3000/api/health"
+    health = drill_lab.topology.url(installed[0], "grafana_http_port", "/api/health")
     drill_lab.exec(drill_lab.database, "systemctl", "stop", "mariadb")
     try:
         wait_for(lambda: not ok(health), 60, "Grafana reporting the database down")

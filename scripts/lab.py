@@ -14,7 +14,6 @@ project-owned Docker network, at its `stack_address`, running systemd as PID 1.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -23,6 +22,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+import topology  # noqa: E402
+
 LABEL = "io.promha.lab"
 # systemd as PID 1 without --privileged (which fails on these machines).
 SYSTEMD_FLAGS = [
@@ -36,17 +38,18 @@ SYSTEMD_FLAGS = [
 # Groups whose hosts change their own addresses (keepalived's floating address).
 NET_ADMIN_GROUPS = {"loadbalancer"}
 
-# What the summary probes: group -> (service, port, path), for the tiers site.yml builds;
-# a path of None means a TCP connect (MariaDB speaks no HTTP).
-# Alertmanager instances come from each host's alertmanager_instances.
+# What the summary probes: group -> (service, port variable, path), for the tiers
+# site.yml builds; the port is the host's setting or the role default (topology.py).
+# A path of None means a TCP connect (MariaDB speaks no HTTP). Alertmanager
+# instances come from alertmanager_instances.
 SERVICES = {
-    "all": [("node_exporter", 9100, "/metrics")],
-    "prometheus": [("prometheus", 9090, "/-/ready")],
-    "prometheus_global": [("prometheus (global)", 9090, "/-/ready")],
-    "remote_storage": [("victoria-metrics", 8428, "/health")],
-    "mysql": [("mariadb", 3306, None)],
-    "grafana": [("grafana", 3000, "/api/health")],
-    "loadbalancer": [("nginx -> prometheus shard 0", 80, "/prometheus/shard-0/-/ready")],
+    "all": [("node_exporter", "node_exporter_port", "/metrics")],
+    "prometheus": [("prometheus", "prometheus_port", "/-/ready")],
+    "prometheus_global": [("prometheus (global)", "prometheus_port", "/-/ready")],
+    "remote_storage": [("victoria-metrics", "remote_storage_port", "/health")],
+    "mysql": [("mariadb", "mysql_port", None)],
+    "grafana": [("grafana", "grafana_http_port", "/api/health")],
+    "loadbalancer": [("nginx -> prometheus shard 0", "nginx_listen_port", "/prometheus/shard-0/-/ready")],
 }
 # Written by the grafana role when no Grafana package could be had (lab inventory).
 GRAFANA_REPORT = ROOT / ".lab" / "grafana-unavailable.txt"
@@ -60,28 +63,18 @@ def run(cmd, check=True, capture=True):
 
 
 def inventory(path):
-    out = run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(path), "--list"]).stdout
-    data = json.loads(out)
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    groups = {}
-
-    def walk(group, seen=()):
-        node = data.get(group, {})
-        members = set(node.get("hosts", []))
-        for child in node.get("children", []):
-            if child not in seen:
-                members |= walk(child, seen + (group,))
-        groups[group] = members
-        return members
-
-    walk("all")
+    """``(lab settings, {host: {address, container, groups, vars}})`` of the lab inventory."""
+    try:
+        groups, hostvars = topology.read_inventory(path)
+    except topology.TopologyError as error:
+        sys.exit(f"lab: {error}")
     shared = next(iter(hostvars.values()), {})
     settings = {key: shared.get(key) for key in ("lab_container_prefix", "lab_network_name", "lab_network_subnet")}
     missing = [key for key, value in settings.items() if not value]
     if missing:
         sys.exit(f"lab: inventory {path} does not set {', '.join(missing)} (group_vars/all)")
     hosts = {}
-    for host in sorted(groups["all"]):
+    for host in groups["all"]:
         address = hostvars.get(host, {}).get("stack_address")
         if not address:
             sys.exit(f"lab: host {host} in {path} has no stack_address; every lab host needs a fixed IP")
@@ -201,6 +194,10 @@ def healthy(result):
 
 def summary(args):
     _, hosts = inventory(args.inventory)
+    topo = topology.Topology(args.inventory)
+    instances = {}
+    for instance in topo.alertmanagers:
+        instances.setdefault(instance["host"], []).append(instance)
     rows = []
     for host, info in hosts.items():
         state = container_state(info["container"]) or "absent"
@@ -211,10 +208,9 @@ def summary(args):
         services = []
         for group in ["all", *info["groups"]]:
             services += SERVICES.get(group, [])
-        if "alertmanager" in info["groups"]:
-            for instance in info["vars"].get("alertmanager_instances") or [{"web_port": 9093}]:
-                services.append((f"alertmanager {instance.get('name', instance['web_port'])}",
-                                 instance["web_port"], "/-/ready"))
+        services = [(name, topo.setting(host, port_var), path) for name, port_var, path in services]
+        for instance in instances.get(host, []):
+            services.append((f"alertmanager {instance['name']}", instance["web_port"], "/-/ready"))
         for name, port, path in services:
             if name == "grafana" and GRAFANA_REPORT.exists() \
                     and f" on {host} because " in GRAFANA_REPORT.read_text():
@@ -226,7 +222,7 @@ def summary(args):
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
     for vip in vips:
         holder = vip_holder(hosts, vip) or "nobody"
-        url = f"http://{vip}/prometheus/shard-0/-/ready"
+        url = f"http://{vip}:{topo.setting(topo.hosts('loadbalancer')[0], 'nginx_listen_port')}/prometheus/shard-0/-/ready"
         rows.append((f"VIP {vip}", "-", "-", f"floating address (on {holder})", url, probe(url)))
     widths = [max(len(str(row[i])) for row in rows + [("host", "container", "systemd", "service", "url", "health")])
               for i in range(6)]

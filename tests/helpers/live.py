@@ -27,7 +27,7 @@ def wait_for(check, timeout, what):
             last = check()
             if last:
                 return last
-        except OSError as error:
+        except (OSError, ValueError, KeyError) as error:  # not up yet, or a half-formed answer
             last = error
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
