@@ -1,6 +1,13 @@
 """The common role, checked on each container as a specification."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+PROJECT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
+from live import converge  # noqa: E402
 
 HOSTS = "ansible://all"
 testinfra_hosts = [HOSTS]
@@ -51,3 +58,14 @@ def test_shared_directories(host, path, owner, mode):
     assert directory.user == owner
     assert directory.group == "monitoring"
     assert directory.mode == mode
+
+
+def test_unknown_time_zone_is_refused_before_any_change(host):
+    """A zone with a valid name that the host does not know stops the run at the first read."""
+    scenario = Path(__file__).resolve().parents[1]
+    before = host.file("/etc/localtime").linked_to
+    result = converge(scenario, {"common_timezone": "Mars/Olympus"}, limit=host.backend.get_hostname())
+    assert result.returncode != 0
+    assert "common_timezone Mars/Olympus is not in /usr/share/zoneinfo" in result.output
+    assert "changed=0" in result.output
+    assert host.file("/etc/localtime").linked_to == before
