@@ -210,6 +210,31 @@ def test_nginx_reaches_prometheus_and_alertmanager_over_https_with_the_clients_c
         assert get(f"http://{replica}/-/ready")[0] == 400, replica
 
 
+def post(url, auth):
+    """POST an empty body to `url`; return the status (0 for a connection failure)."""
+    request = urllib.request.Request(url, data=b"", method="POST", headers=basic(auth))
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def test_the_front_never_forwards_lifecycle_or_admin_requests():
+    """Even with valid credentials, and spelled as nginx would decode or merge them."""
+    paths = {f"{SHARD_PATH}/-/quit": PROM_AUTH, f"{SHARD_PATH}/-/reload": PROM_AUTH,
+             f"{SHARD_PATH}/-/%71uit": PROM_AUTH, f"{SHARD_PATH}//-/quit": PROM_AUTH,
+             f"{SHARD_PATH}/api/v1/admin/tsdb/snapshot": PROM_AUTH,
+             "/alertmanager/-/reload": AM_AUTH}
+    statuses = {path: post(f"http://{VIP}{path}", auth) for path, auth in paths.items()}
+    print(f"\nthrough {VIP}: {statuses}")
+    assert all(code == 403 for code in statuses.values()), statuses
+    for replica in REPLICAS.values():
+        assert get(f"https://{replica}/-/ready")[0] == 200, replica
+
+
 def test_grafana_datasources_send_basic_auth(tmp_path):
     result = live.run_playbook(SCENARIO / "render-grafana.yml", {"render_dir": str(tmp_path)})
     assert result.returncode == 0, result.output[-3000:]

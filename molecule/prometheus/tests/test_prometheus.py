@@ -327,6 +327,49 @@ def test_scrape_change_reloads_without_restart(host):
     wait_for(lambda: active_targets(ip, "extra") == [], 30, "the extra job to go")
 
 
+# 6b. nothing obeys a stranger's lifecycle request; any exit is followed by a start -------
+
+def post_status(url, auth=AUTH):
+    try:
+        live.fetch(url, auth=auth, cafile=TLS / "ca.crt", data=b"", method="POST")
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
+
+
+def test_lifecycle_and_admin_endpoints_are_off_even_with_credentials(host):
+    name = host.backend.get_hostname()
+    ip = REPLICAS[name][0]
+    pid = main_pid(host)
+    refused = {path: post_status(f"https://{ip}:9090{path}")
+               for path in ("/-/quit", "/-/reload", "/api/v1/admin/tsdb/snapshot",
+                            "/api/v1/admin/tsdb/delete_series?match[]=up")}
+    print(f"\n{name}: {refused}")
+    assert all(code >= 400 for code in refused.values()), refused
+    time.sleep(2)
+    assert main_pid(host) == pid
+    assert get(f"https://{ip}:9090/-/ready").startswith("Prometheus")
+    command_line = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    assert not [flag for flag in command_line if flag.startswith(("--web.enable-lifecycle", "--web.enable-admin-api"))]
+
+
+def test_a_clean_exit_is_followed_by_a_start(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s0-b":
+        pytest.skip("measured on one replica")
+    ip = REPLICAS[name][0]
+    pid = main_pid(host)
+    targets = active_targets(ip, "node")
+    assert host.run(f"kill -TERM {pid}").rc == 0  # Prometheus exits 0 on SIGTERM
+    t0 = time.monotonic()
+    wait_for(lambda: main_pid(host) not in ("0", "", pid), 30, "a new Prometheus process")
+    wait_for(lambda: get(f"https://{ip}:9090/-/ready").startswith("Prometheus"), 90, "the restarted replica ready")
+    ready = time.monotonic() - t0
+    wait_for(lambda: active_targets(ip, "node") == targets, 60, "the restarted replica's targets")
+    print(f"\n{name}: ready {ready:.1f}s and scraping its {len(targets)} node targets again "
+          f"{time.monotonic() - t0:.1f}s after a clean exit")
+
+
 # 7. losing a replica loses no data ----------------------------------------------------
 
 def max_gap(samples_json_lines, start, end):
