@@ -23,6 +23,7 @@ bench/results/stack.md with the core count and the command line.
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import json
 import os
@@ -33,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,14 +86,21 @@ def lab(*args):
                    stdout=subprocess.DEVNULL)
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return json.loads(response.read())
+@functools.cache
+def lab_topology():
+    """The lab's topology and client settings (read once, after the lab is up)."""
+    return Topology(INVENTORY)
+
+
+def get_json(tier, url):
+    """JSON of ``url``, called with ``tier``'s CA and credentials."""
+    return json.loads(lab_topology().fetch(tier, url, timeout=2))
 
 
 def scrapes(server, target):
     """Is `target` among the active targets of the replica at `server` (address:port)?"""
-    data = get_json(f"http://{server}/api/v1/targets?state=active")["data"]
+    scheme = lab_topology().access("prometheus")["scheme"]
+    data = get_json("prometheus", f"{scheme}://{server}/api/v1/targets?state=active")["data"]
     return any(t["discoveredLabels"].get("__address__") == target for t in data["activeTargets"])
 
 
@@ -201,7 +208,8 @@ def main():
             ["--tags", "alertmanager", "-e", json.dumps({"alertmanager_global": {"resolve_timeout": timeout}})],
             alertmanagers,
             lambda address, timeout=timeout: f"resolve_timeout: {timeout}" in get_json(
-                f"http://{address}/api/v2/status")["config"]["original"])
+                "alertmanager", f"{lab_topology().access('alertmanager')['scheme']}://{address}/api/v2/status")
+            ["config"]["original"])
         route.append(live)
         route_run.append(took)
         print(f"Alertmanager setting live on {len(alertmanagers)} instances after {live:.1f}s (run {took:.1f}s)",

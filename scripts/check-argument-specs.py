@@ -36,7 +36,8 @@ def main():
         for name, option in options.items():
             if name not in defaults and not option.get("required", False):
                 problems.append(f"{role.name}: spec option {name} has no default and is not required")
-            if not name.startswith(f"{role.name}_"):
+            # stack_* settings are the whole stack's, read by every role (roles/pki sets their defaults).
+            if not name.startswith((f"{role.name}_", "stack_")):
                 problems.append(f"{role.name}: option {name} does not carry the role prefix {role.name}_")
     for line in problems:
         print(line)

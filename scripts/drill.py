@@ -114,6 +114,11 @@ class Lab:
     def prometheus(self, host, path=""):
         return self.topology.url(host, "prometheus_port", path)
 
+    def alertmanager(self, address, path, data=None):
+        """JSON from an Alertmanager instance (``address`` host:port), POSTing ``data`` when given."""
+        scheme = self.topology.access("alertmanager")["scheme"]
+        return self.topology.fetch_json("alertmanager", f"{scheme}://{address}{path}", data=data)
+
     def container(self, host):
         return self.hosts[host]["container"]
 
@@ -138,20 +143,16 @@ def seconds(duration):
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-def call(url, data=None, timeout=5):
-    body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        text = response.read().decode()
-    return json.loads(text) if text.strip() else None
-
-
-def ok(url, timeout=2):
+def ok(url, timeout=2, topology=None, tier=None):
+    """Whether ``url`` answers 200 (with ``tier``'s CA and credentials when given)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (OSError, urllib.error.URLError):
+        if topology and tier:
+            topology.fetch(tier, url, timeout=timeout)
+        else:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the lab's own servers
+                return response.status == 200
+        return True
+    except (OSError, ValueError, urllib.error.URLError):
         return False
 
 
@@ -166,23 +167,23 @@ def drill_alerts(batch, count):
              "startsAt": rfc3339(now), "endsAt": rfc3339(now + timedelta(minutes=10))} for i in range(count)]
 
 
-def post_alerts(addresses, batch, count):
+def post_alerts(drill_lab, addresses, batch, count):
     """Post `count` alert groups to every Alertmanager in `addresses`, as each Prometheus does."""
     alerts = drill_alerts(batch, count)
     for address in addresses:
-        call(f"http://{address}/api/v2/alerts", data=alerts)
+        drill_lab.alertmanager(address, "/api/v2/alerts", data=alerts)
 
 
 def cluster_sizes(drill_lab):
-    return {name: len(call(f"http://{address}/api/v2/status")["cluster"]["peers"])
+    return {name: len(drill_lab.alertmanager(address, "/api/v2/status")["cluster"]["peers"])
             for name, (_, _, address) in drill_lab.alertmanagers.items()}
 
 
 def position_zero(drill_lab):
     first_address = next(iter(drill_lab.alertmanagers.values()))[2]
-    first = sorted(peer["name"] for peer in call(f"http://{first_address}/api/v2/status")["cluster"]["peers"])[0]
+    first = sorted(peer["name"] for peer in drill_lab.alertmanager(first_address, "/api/v2/status")["cluster"]["peers"])[0]
     for name, (_, _, address) in drill_lab.alertmanagers.items():
-        if call(f"http://{address}/api/v2/status")["cluster"]["name"] == first:
+        if drill_lab.alertmanager(address, "/api/v2/status")["cluster"]["name"] == first:
             return name
     raise AssertionError(f"no instance has the first peer name {first}")
 
@@ -190,8 +191,9 @@ def position_zero(drill_lab):
 class Load:
     """Requests through the floating address every `interval` s, in a thread, until stopped."""
 
-    def __init__(self, url, interval=0.25):
+    def __init__(self, url, topology, tier="prometheus", interval=0.25):
         self.url, self.interval, self.results = url, interval, []
+        self.topology, self.tier = topology, tier
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -199,7 +201,7 @@ class Load:
     def run(self):
         while not self.done.is_set():
             began = time.monotonic()
-            self.results.append((began, ok(self.url, timeout=1)))
+            self.results.append((began, ok(self.url, timeout=1, topology=self.topology, tier=self.tier)))
             self.done.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def stop(self):
@@ -213,8 +215,8 @@ class Load:
 def drill_prometheus(drill_lab, receiver, short):
     stopped = {shard: replicas[-1] for shard, replicas in drill_lab.shards.items()}
     window = 45 if short else 150
-    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/api/v1/query?query=up")
-    loads = {shard: Load(f"http://{drill_lab.vip}/prometheus/shard-{shard}/api/v1/query?query=up")
+    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/api/v1/query?query=up", drill_lab.topology)
+    loads = {shard: Load(f"http://{drill_lab.vip}/prometheus/shard-{shard}/api/v1/query?query=up", drill_lab.topology)
              for shard in drill_lab.shards if shard != 0}
     time.sleep(5)
     stop_time = time.time()
@@ -242,7 +244,8 @@ def drill_prometheus(drill_lab, receiver, short):
     results = [*load.stop(), *(r for extra in loads.values() for r in extra.stop())]
     failed = sum(1 for _, good in results if not good)
     for host in stopped.values():
-        wait_for(lambda host=host: ok(drill_lab.prometheus(host, "/-/ready")), 90, f"{host} ready")
+        wait_for(lambda host=host: ok(drill_lab.prometheus(host, "/-/ready"), topology=drill_lab.topology,
+                                      tier="prometheus"), 90, f"{host} ready")
     gaps = {}
     for shard, replicas in drill_lab.shards.items():
         survivor = drill_lab.topology.host_port(replicas[0], "prometheus_port")
@@ -250,9 +253,9 @@ def drill_prometheus(drill_lab, receiver, short):
         query = f'up{{job="prometheus",instance="{survivor}"}}'
 
         def samples(query=query):
-            text = urllib.request.urlopen(  # noqa: S310 - the lab's own storage
-                f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
-                f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10).read().decode()
+            text = drill_lab.topology.fetch(
+                "remote_storage", f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
+                f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10)
             return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
 
         # Until storage holds a sample from after the restart: the window is then complete.
@@ -290,7 +293,7 @@ def drill_alertmanager_down(drill_lab, receiver, short):
     try:
         others = [a for n, (_, _, a) in drill_lab.alertmanagers.items() if n != victim]
         posted = time.time()
-        post_alerts(others, batch, count)
+        post_alerts(drill_lab, others, batch, count)
         mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
         wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 90,
                  f"{count} groups delivered")
@@ -323,22 +326,29 @@ def drill_partition(drill_lab, receiver, short):
     mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
     subprocess.run(["docker", "network", "disconnect", network, drill_lab.container(cut_host)], check=True)
     try:
-        post_alerts(rest.values(), batch, count)
+        post_alerts(drill_lab, rest.values(), batch, count)
         # The cut-off side hears from its own Prometheus only: post there from inside the host.
         now = datetime.now(UTC)
         alerts = drill_alerts(batch, count)
         silence = {"matchers": [{"name": "alertname", "value": "LabDrillSilenced", "isRegex": False}],
                    "startsAt": rfc3339(now), "endsAt": rfc3339(now + timedelta(hours=1)),
                    "createdBy": "drill", "comment": "made on the cut-off side"}
-        port = next(iter(cut.values())).split(":")[1]
-        script = ("import json, sys, urllib.request as u\n"
+        # On the host itself, with the CA the role installed there and the stack's credentials.
+        access = drill_lab.topology.access("alertmanager")
+        base = f"{access['scheme']}://{next(iter(cut.values()))}"
+        script = ("import base64, json, ssl, sys, urllib.request as u\n"
+                  "ctx = ssl.create_default_context(cafile='/etc/alertmanager/web/ca.crt') "
+                  "if sys.argv[3].startswith('https') else None\n"
                   "def post(path, data):\n"
-                  f"    r = u.Request('http://127.0.0.1:{port}' + path, data=json.dumps(data).encode(),"
+                  "    r = u.Request(sys.argv[3] + path, data=json.dumps(data).encode(),"
                   " headers={'Content-Type': 'application/json'})\n"
-                  "    return u.urlopen(r, timeout=5).read().decode()\n"
+                  "    if sys.argv[4]:\n"
+                  "        r.add_header('Authorization', 'Basic ' + base64.b64encode(sys.argv[4].encode()).decode())\n"
+                  "    return u.urlopen(r, timeout=5, context=ctx).read().decode()\n"
                   "post('/api/v2/alerts', json.loads(sys.argv[1]))\n"
                   "print(json.loads(post('/api/v2/silences', json.loads(sys.argv[2])))['silenceID'])\n")
-        made = drill_lab.exec(cut_host, "python3", "-c", script, json.dumps(alerts), json.dumps(silence))
+        made = drill_lab.exec(cut_host, "python3", "-c", script, json.dumps(alerts), json.dumps(silence), base,
+                              ":".join(access["auth"]) if access["auth"] else "")
         assert made.returncode == 0, made.stderr
         silence_id = made.stdout.strip()
         wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 90,
@@ -350,7 +360,7 @@ def drill_partition(drill_lab, receiver, short):
     healed = time.monotonic()
     wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
              "the cluster whole again")
-    wait_for(lambda: all(any(s["id"] == silence_id for s in call(f"http://{a}/api/v2/silences"))
+    wait_for(lambda: all(any(s["id"] == silence_id for s in drill_lab.alertmanager(a, "/api/v2/silences"))
                          for a in rest.values()), 60, "the cut-off side's silence on every instance")
     merged = time.monotonic() - healed
     time.sleep(2 * drill_lab.peer_timeout)  # the cut-off side may now deliver what it held back
@@ -366,7 +376,7 @@ def drill_partition(drill_lab, receiver, short):
 def drill_balancer(drill_lab, receiver, short):
     holder = drill_lab.vip_holder()
     assert holder, f"no balancer holds {drill_lab.vip}"
-    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/-/ready")
+    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/-/ready", drill_lab.topology)
     time.sleep(3)
     stopped = time.monotonic()
     subprocess.run(["docker", "stop", "-t", "1", drill_lab.container(holder)], capture_output=True, check=True)
@@ -381,7 +391,8 @@ def drill_balancer(drill_lab, receiver, short):
     finally:
         results = load.stop()
         subprocess.run(["docker", "start", drill_lab.container(holder)], capture_output=True, check=True)
-    wait_for(lambda: ok(f"http://{drill_lab.address(holder)}/prometheus/shard-0/-/ready"), 90, f"{holder} back")
+    wait_for(lambda: ok(f"http://{drill_lab.address(holder)}/prometheus/shard-0/-/ready", topology=drill_lab.topology,
+                        tier="prometheus"), 90, f"{holder} back")
     wait_for(lambda: "active" in drill_lab.exec(holder, "systemctl", "is-active", "keepalived").stdout, 30,
              f"keepalived on {holder}")
     failed = [began for began, good in results if not good]

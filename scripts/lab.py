@@ -172,8 +172,9 @@ def vip_holder(hosts, vip):
     return holders[0] if len(holders) == 1 else None
 
 
-def probe(url):
-    """HTTP status of ``url``, or for ``tcp://host:port`` whether a connection opens ('open')."""
+def probe(url, topo=None, tier=None):
+    """HTTP status of ``url`` (with ``tier``'s CA and credentials), or for ``tcp://host:port``
+    whether a connection opens ('open')."""
     if url.startswith("tcp://"):
         host, port = url[len("tcp://"):].rsplit(":", 1)
         try:
@@ -182,10 +183,18 @@ def probe(url):
         except OSError as error:
             return f"DOWN ({error})"
     try:
+        if topo and tier:
+            topo.fetch(tier, url, timeout=2)
+            return "200"
         with urllib.request.urlopen(url, timeout=2) as response:
             return f"{response.status}"
     except OSError as error:
         return f"DOWN ({getattr(error, 'reason', error)})"
+
+
+def port_var_is_direct(name):
+    """Services reached on their own port (the front is plain HTTP to its clients here)."""
+    return not name.startswith("nginx")
 
 
 def healthy(result):
@@ -208,22 +217,26 @@ def summary(args):
         services = []
         for group in ["all", *info["groups"]]:
             services += SERVICES.get(group, [])
-        services = [(name, topo.setting(host, port_var), path) for name, port_var, path in services]
+        # The tier whose CA and credentials a probe uses; the front passes them through.
+        services = [(name, topo.setting(host, port_var), path,
+                     "prometheus" if port_var == "nginx_listen_port" else topology.PORT_TIER.get(port_var))
+                    for name, port_var, path in services]
         for instance in instances.get(host, []):
-            services.append((f"alertmanager {instance['name']}", instance["web_port"], "/-/ready"))
-        for name, port, path in services:
+            services.append((f"alertmanager {instance['name']}", instance["web_port"], "/-/ready", "alertmanager"))
+        for name, port, path, tier in services:
             if name == "grafana" and GRAFANA_REPORT.exists() \
                     and f" on {host} because " in GRAFANA_REPORT.read_text():
                 rows.append((host, state, systemd, name, "-", "skipped (see below)"))
                 continue
-            url = f"tcp://{info['address']}:{port}" if path is None else f"http://{info['address']}:{port}{path}"
-            rows.append((host, state, systemd, name, url, probe(url) if state == "running" else "-"))
+            scheme = topo.access(tier)["scheme"] if tier and port_var_is_direct(name) else "http"
+            url = f"tcp://{info['address']}:{port}" if path is None else f"{scheme}://{info['address']}:{port}{path}"
+            rows.append((host, state, systemd, name, url, probe(url, topo, tier) if state == "running" else "-"))
     vips = sorted({str(info["vars"].get("keepalived_virtual_ipaddress", "")).split("/")[0]
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
     for vip in vips:
         holder = vip_holder(hosts, vip) or "nobody"
         url = f"http://{vip}:{topo.setting(topo.hosts('loadbalancer')[0], 'nginx_listen_port')}/prometheus/shard-0/-/ready"
-        rows.append((f"VIP {vip}", "-", "-", f"floating address (on {holder})", url, probe(url)))
+        rows.append((f"VIP {vip}", "-", "-", f"floating address (on {holder})", url, probe(url, topo, "prometheus")))
     widths = [max(len(str(row[i])) for row in rows + [("host", "container", "systemd", "service", "url", "health")])
               for i in range(6)]
     header = ("host", "container", "systemd", "service", "url", "health")

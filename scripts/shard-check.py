@@ -16,17 +16,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import shardcheck  # noqa: E402
-
-
-def fetch(url):
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the environment's own servers
-        return response.read().decode()
+from topology import Topology  # noqa: E402
 
 
 def main():
@@ -42,7 +37,8 @@ def main():
         if run.returncode != 0:
             sys.exit(f"shard-check: the shard plan failed:\n{(run.stdout + run.stderr)[-3000:]}")
         plan = json.loads(output.read_text())
-    problems, figures, now = shardcheck.check(plan, fetch)
+    topo = Topology(args.inventory)
+    problems, figures, now = shardcheck.check(plan, lambda url: topo.fetch("prometheus", url, timeout=10))
     jobs = [job["job"] for job in plan["jobs"]]
     print(f"mode {plan['mode']}, {plan['shard_count']} shards, replicas {plan['replicas']}")
     print("| shard | " + " | ".join(jobs) + " | all | spread |")

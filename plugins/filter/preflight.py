@@ -174,15 +174,14 @@ def _read(path):
         return None, error.strerror or str(error)
 
 
-def _tls_file_problems(host, hostvars, prefix, names, fallback=None):
-    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (else ``<fallback>_...``, the role default)."""
+def _tls_file_problems(host, hostvars, prefix, names, defaults=None):
+    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (``defaults``: the roles' paths when unset)."""
     variables = {kind: f"{prefix}_{kind}_src" for kind in ("cert", "key", "ca")}
     contents, problems = {}, []
     for kind, name in variables.items():
         path = _get(hostvars, host, name)
-        if (path is _UNSET) and fallback:
-            name = variables[kind] = f"{fallback}_{kind}_src"
-            path = _get(hostvars, host, name)
+        if path is _UNSET and defaults:
+            path = defaults[kind]
         if path is _UNSET or not str(path).strip():
             problems.append(f"host {host}: {name} is not set ({prefix}_enabled is true)")
             continue
@@ -196,27 +195,109 @@ def _tls_file_problems(host, hostvars, prefix, names, fallback=None):
                                                   ca_pem=contents["ca"])]
 
 
+def _stack(hostvars, host):
+    """``(plain, secrets_dir)``: the stack-wide switch and where the toolkit's own secrets are."""
+    plain = _get(hostvars, host, "stack_plain_http")
+    secrets = _get(hostvars, host, "stack_secrets_dir")
+    if secrets is _UNSET:
+        inventory_dir = _get(hostvars, host, "inventory_dir")
+        secrets = os.path.join(str(inventory_dir), ".secrets") if inventory_dir not in (_UNSET, None) else ""
+    return plain is not _UNSET and str(plain).lower() in ("true", "yes", "1", "on"), str(secrets)
+
+
+def _setting(hostvars, host, name, default):
+    value = _get(hostvars, host, name)
+    return default if value is _UNSET else value
+
+
+def _tls_defaults(secrets, kind, host):
+    return {"cert": os.path.join(secrets, kind, f"{host}.crt"), "key": os.path.join(secrets, kind, f"{host}.key"),
+            "ca": os.path.join(secrets, kind, "ca.crt")}
+
+
 def _web_problems(groups, hostvars, problems):
-    """TLS files and basic-auth passwords of the Prometheus and Alertmanager web ports."""
+    """TLS files and basic-auth passwords of the Prometheus and Alertmanager web ports, and of gossip.
+
+    Unset settings take the roles' defaults: TLS and basic auth on (user promha) unless
+    stack_plain_http, files and generated passwords under stack_secrets_dir.
+    """
     tiers = (("prometheus", groups.get("prometheus", []) + groups.get("prometheus_global", [])),
              ("alertmanager", groups.get("alertmanager", [])))
     for component, hosts in tiers:
         for host in dict.fromkeys(hosts):
-            username = _get(hostvars, host, f"{component}_web_basic_auth_username")
-            if username is not _UNSET and username:
+            plain, secrets = _stack(hostvars, host)
+            username = _setting(hostvars, host, f"{component}_web_basic_auth_username", "" if plain else "promha")
+            if username:
                 password = f"{component}_web_basic_auth_password"
-                problem = frontend.secret_problem(_secret(hostvars, host, password))
+                value = _get(hostvars, host, password)
+                if value is _UNSET:
+                    value, _error = _read(os.path.join(secrets, "credentials", f"{component}_web"))
+                problem = frontend.secret_problem(value)
                 if problem:
-                    problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file)")
-            if _get(hostvars, host, f"{component}_web_tls_enabled") is True:
+                    problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file, or "
+                                    f"leave it unset for the generated one under {secrets}/credentials)")
+            if _setting(hostvars, host, f"{component}_web_tls_enabled", not plain) is True:
                 server_name = _get(hostvars, host, f"{component}_web_tls_server_name")
                 address = _check(problems, peers.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
-                problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names))
-            if component == "alertmanager" and _get(hostvars, host, "alertmanager_cluster_tls_enabled") is True:
+                problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names,
+                                                   _tls_defaults(secrets, "web", host)))
+            if component == "alertmanager" and _setting(hostvars, host, "alertmanager_cluster_tls_enabled",
+                                                        not plain) is True:
                 address = _check(problems, peers.host_address, host, hostvars)
                 problems.extend(_tls_file_problems(host, hostvars, "alertmanager_cluster_tls", [address],
-                                                   fallback="alertmanager_web_tls"))
+                                                   _tls_defaults(secrets, "gossip", host)))
+
+
+# Settings every host of a group must read alike (a tier's clients follow its server's
+# settings, so those are read by every host).
+_STACK_WIDE = {name: "all" for name in (
+    "stack_plain_http", "stack_secrets_dir", "stack_environment", "prometheus_web_tls_enabled",
+    "prometheus_web_basic_auth_username", "alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
+    "node_exporter_web_tls_enabled", "remote_storage_tls_enabled")}
+_STACK_WIDE.update(alertmanager_cluster_tls_enabled="alertmanager", alertmanager_cluster_label="alertmanager")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def _stack_problems(groups, hostvars, problems):
+    """Stack-wide settings: one value everywhere, plain HTTP refused in production, safe label values."""
+    for name, group in _STACK_WIDE.items():
+        values = {}
+        for host in sorted(groups.get(group, [])):
+            value = _get(hostvars, host, name)
+            values.setdefault(json.dumps(None if value is _UNSET else value, sort_keys=True, default=str), []).append(host)
+        if len(values) > 1:
+            shown = "; ".join(f"{', '.join(h[:3])}{' ...' if len(h) > 3 else ''}: {v}" for v, h in values.items())
+            problems.append(f"{name} differs between hosts ({shown}); every tier and its clients must read one "
+                            f"value: set it once, in group_vars/{group}")
+    for host in sorted(groups.get("all", [])):
+        plain, _secrets = _stack(hostvars, host)
+        if plain and str(_get(hostvars, host, "stack_environment")) == "production":
+            problems.append(f"host {host}: stack_plain_http is true in an inventory whose stack_environment is "
+                            "production; plain HTTP and no credentials are refused there")
+    for host in groups.get("prometheus", []) + groups.get("prometheus_global", []):
+        labels = {"replica": _get(hostvars, host, "prometheus_replica_label"),
+                  "cluster": _get(hostvars, host, "prometheus_cluster_label")}
+        extra = _get(hostvars, host, "prometheus_external_labels_extra")
+        variables = {"replica": "prometheus_replica_label", "cluster": "prometheus_cluster_label"}
+        if isinstance(extra, dict):
+            labels.update(extra)
+            variables.update({key: "prometheus_external_labels_extra" for key in extra})
+        for label, value in labels.items():
+            if value is _UNSET:
+                continue
+            if not _LABEL_NAME.fullmatch(str(label)):
+                problems.append(f"host {host}: {variables[label]}: {label!r} is not a valid label name "
+                                "([a-zA-Z_][a-zA-Z0-9_]*)")
+            if any(ch in str(value) for ch in "\n\r\x00") or not str(value).strip():
+                problems.append(f"host {host}: {variables[label]}: the value of label {label} must be one "
+                                f"non-empty line, got {value!r}")
+    for host in groups.get("alertmanager", []):
+        label = _get(hostvars, host, "alertmanager_cluster_label")
+        if label is not _UNSET and not _CLUSTER_LABEL.fullmatch(str(label)):
+            problems.append(f"host {host}: alertmanager_cluster_label {label!r} may hold only letters, digits, "
+                            "'.', '_' and '-'")
 
 
 def _balancer_problems(groups, hostvars, problems):
@@ -241,8 +322,8 @@ def inventory_problems(groups, hostvars):
     if not hasattr(groups, "get"):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
-    for check in (_address_problems, _prometheus_problems, _alertmanager_problems, _secret_problems,
-                  _web_problems, _balancer_problems):
+    for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
+                  _secret_problems, _web_problems, _balancer_problems):
         check(groups, hostvars, problems)
     return list(dict.fromkeys(problems))
 

@@ -10,12 +10,14 @@ works out a shard, a peer name, an address or a port by itself.
     topo.shards                 {0: ['prom-s0-a', 'prom-s0-b'], 1: [...]}
     topo.alertmanagers          [{'host', 'name', 'peer_name', 'web', 'cluster', ...}]
     topo.setting(host, 'prometheus_port')   the host's value, else the role default
-    topo.url(host, 'prometheus_port', '/-/ready')
+    topo.url(host, 'prometheus_port', '/-/ready')    https:// unless the stack runs plain HTTP
+    topo.fetch('prometheus', url)                    with the stack's CA and credentials
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from functools import cached_property
@@ -26,6 +28,26 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 import peers  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+import live  # noqa: E402
+
+# How clients reach each tier, as the roles' defaults say: (TLS switch, user, password,
+# CA file) variables, and the generated credentials file under stack_secrets_dir.
+ACCESS = {
+    "prometheus": ("prometheus_web_tls_enabled", "prometheus_web_basic_auth_username",
+                   "prometheus_web_basic_auth_password", "prometheus_web_tls_ca_src", "prometheus_web"),
+    "alertmanager": ("alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
+                     "alertmanager_web_basic_auth_password", "alertmanager_web_tls_ca_src", "alertmanager_web"),
+    "node_exporter": ("node_exporter_web_tls_enabled", "node_exporter_web_basic_auth_username",
+                      "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web"),
+    "remote_storage": ("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
+                       "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
+}
+# The tier behind a port variable (others, such as Grafana's, are plain HTTP here).
+PORT_TIER = {"prometheus_port": "prometheus", "node_exporter_port": "node_exporter",
+             "remote_storage_port": "remote_storage"}
+_REFERENCE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
 
 class TopologyError(Exception):
@@ -89,8 +111,65 @@ class Topology:
         """``address:port`` of a host's service (IPv6 bracketed), as the roles write it."""
         return peers.join_host_port(self.address(host), self.setting(host, port_var))
 
-    def url(self, host, port_var, path="", scheme="http"):
+    def url(self, host, port_var, path="", scheme=None):
+        """The URL of a host's service; its scheme follows the tier's TLS setting."""
+        if scheme is None:
+            scheme = self.access(PORT_TIER[port_var])["scheme"] if port_var in PORT_TIER else "http"
         return f"{scheme}://{self.host_port(host, port_var)}{path}"
+
+    # --- how clients reach a tier: the stack's switch, CA and credentials ----------------
+
+    def _stack_value(self, name):
+        """A stack-wide setting (preflight makes every host agree): the first host that sets it."""
+        for host in self.hosts("all"):
+            if name in self.hostvars.get(host, {}):
+                value = self.hostvars[host][name]
+                match = _REFERENCE.match(value) if isinstance(value, str) else None
+                return self.hostvars[host].get(match.group(1)) if match else value
+        return None
+
+    @cached_property
+    def plain(self):
+        """True when the inventory turned on the insecure switch, stack_plain_http."""
+        return str(self._stack_value("stack_plain_http")).lower() in ("true", "yes", "1", "on")
+
+    @cached_property
+    def secrets_dir(self):
+        value = self._stack_value("stack_secrets_dir")
+        return Path(value) if value and "{{" not in str(value) else self.inventory / ".secrets"
+
+    def access(self, tier):
+        """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter, remote_storage)."""
+        tls_var, user_var, password_var, ca_var, credential = ACCESS[tier]
+        tls = self._stack_value(tls_var)
+        tls = (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")
+        user = self._stack_value(user_var)
+        user = ("" if self.plain else "promha") if user is None or "{{" in str(user) else user
+        auth = None
+        if user:
+            password = self._stack_value(password_var)
+            if password is None or "{{" in str(password):
+                path = self.secrets_dir / "credentials" / credential
+                if not path.exists():
+                    raise TopologyError(f"{tier}: {password_var} is not set and {path} does not exist (run site.yml)")
+                password = path.read_text().strip()
+            auth = (user, password)
+        ca = self._stack_value(ca_var)
+        cafile = (Path(ca) if ca and "{{" not in str(ca) else self.secrets_dir / "web" / "ca.crt") if tls else None
+        return {"scheme": "https" if tls else "http", "cafile": cafile, "auth": auth}
+
+    def fetch(self, tier, url, data=None, method=None, timeout=5, headers=None):
+        """The body of ``url``, called with ``tier``'s CA and credentials (``live.fetch``)."""
+        access = self.access(tier)
+        return live.fetch(url, auth=access["auth"], cafile=access["cafile"], timeout=timeout, data=data,
+                          method=method, headers=headers)
+
+    def fetch_json(self, tier, url, data=None, timeout=5):
+        """``fetch`` as JSON; ``data`` (JSON) makes it a POST."""
+        body = None if data is None else json.dumps(data).encode()
+        text = self.fetch(tier, url, data=body, method="POST" if body is not None else None, timeout=timeout,
+                          headers={"Content-Type": "application/json"})
+        return json.loads(text) if text.strip() else None
 
     @cached_property
     def shards(self):

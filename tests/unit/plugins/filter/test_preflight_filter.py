@@ -21,6 +21,8 @@ def inventory():
         "lb1": {"stack_address": "10.0.0.71", "keepalived_virtual_ipaddress": "10.0.0.70/24"},
         "lb2": {"stack_address": "10.0.0.72", "keepalived_virtual_ipaddress": "10.0.0.70/24"},
     }
+    for host in hostvars:
+        hostvars[host]["stack_plain_http"] = True  # the secure defaults have tests of their own, below
     for host in ("g1", "g2"):
         hostvars[host].update(grafana_database_password=GOOD_SECRET, grafana_admin_password="admin-" + GOOD_SECRET,
                               grafana_secret_key="key-" + GOOD_SECRET)
@@ -115,70 +117,110 @@ def test_filter_module():
 
 # --- web access: TLS files and basic-auth passwords ------------------------------------
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
+@pytest.fixture()
+def secure(tmp_path):
+    """The inventory with the secure defaults: a secrets directory laid out as roles/pki writes it."""
     import subprocess
     from pathlib import Path
-    directory = tmp_path_factory.mktemp("pki")
     script = Path(__file__).resolve().parents[4] / "scripts" / "test-pki.sh"
-    for name, ip in (("p1", "10.0.0.21"), ("p2", "10.0.0.22"), ("a1", "10.0.0.31")):
-        subprocess.run(["bash", str(script), str(directory), name, f"IP:{ip}", "DNS:prometheus",
-                        "DNS:alertmanager"], check=True)
-    return directory
-
-
-def with_tls(hostvars, pki, hosts, component="prometheus"):
-    for host in hosts:
-        hostvars[host].update({f"{component}_web_tls_enabled": True,
-                               f"{component}_web_tls_cert_src": str(pki / f"{host}.crt"),
-                               f"{component}_web_tls_key_src": str(pki / f"{host}.key"),
-                               f"{component}_web_tls_ca_src": str(pki / "ca.crt")})
-
-
-def test_good_tls_files_and_passwords_pass(pki):
+    secrets = tmp_path / ".secrets"
     groups, hostvars = inventory()
-    with_tls(hostvars, pki, ["p1", "p2"])
-    with_tls(hostvars, pki, ["a1"], component="alertmanager")
-    for host in ("p1", "p2"):
-        hostvars[host].update(prometheus_web_basic_auth_username="promha", prometheus_web_basic_auth_password=GOOD_SECRET)
+    for host, hvars in hostvars.items():
+        del hvars["stack_plain_http"]
+        hvars["inventory_dir"] = str(tmp_path)
+        subprocess.run(["bash", str(script), str(secrets / "web"), host, f"IP:{hvars['stack_address']}",
+                        "DNS:prometheus", "DNS:alertmanager"], check=True)
+    for host in groups["alertmanager"]:
+        subprocess.run(["bash", str(script), str(secrets / "gossip"), host, f"IP:{hostvars[host]['stack_address']}"],
+                       check=True)
+    (secrets / "credentials").mkdir()
+    for name in ("prometheus_web", "alertmanager_web"):
+        (secrets / "credentials" / name).write_text("generated-" + GOOD_SECRET)
+    return groups, hostvars, secrets
+
+
+def test_secure_defaults_with_the_generated_secrets_pass(secure):
+    groups, hostvars, _secrets = secure
     assert inventory_problems(groups, hostvars) == []
 
 
-def test_tls_and_password_problems_name_the_host_and_the_variable(pki):
-    groups, hostvars = inventory()
-    with_tls(hostvars, pki, ["p1", "p2"])
-    with_tls(hostvars, pki, ["a2"], component="alertmanager")
-    hostvars["p1"]["prometheus_web_tls_key_src"] = str(pki / "p2.key")      # another host's key
-    hostvars["a2"]["alertmanager_web_tls_cert_src"] = str(pki / "a1.crt")   # covers 10.0.0.31, not .32
-    hostvars["a2"]["alertmanager_web_tls_key_src"] = str(pki / "a1.key")
-    hostvars["p2"]["prometheus_web_tls_ca_src"] = str(pki / "missing.crt")
-    hostvars["p2"].update(prometheus_web_basic_auth_username="promha", prometheus_web_basic_auth_password="CHANGEME")
+def test_missing_generated_files_are_named(secure):
+    groups, hostvars, secrets = secure
+    (secrets / "credentials" / "alertmanager_web").unlink()
+    (secrets / "web" / "p2.key").unlink()
     problems = inventory_problems(groups, hostvars)
     assert problems == [
+        f"host p2: prometheus_web_tls_key_src ({secrets / 'web' / 'p2.key'}) cannot be read: No such file or directory",
+        "host a1: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
+        f"it unset for the generated one under {secrets}/credentials)",
+        "host a2: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
+        f"it unset for the generated one under {secrets}/credentials)",
+    ]
+
+
+def test_gossip_certificates_must_come_from_the_gossip_ca(secure):
+    groups, hostvars, secrets = secure
+    for host in groups["alertmanager"]:
+        hostvars[host]["alertmanager_cluster_tls_cert_src"] = str(secrets / "web" / f"{host}.crt")
+        hostvars[host]["alertmanager_cluster_tls_key_src"] = str(secrets / "web" / f"{host}.key")
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 2 and all("alertmanager_cluster_tls_cert_src" in p and "CA" in p for p in problems), problems
+
+
+def test_given_files_and_passwords_are_checked(secure):
+    groups, hostvars, secrets = secure
+    hostvars["p1"]["prometheus_web_tls_key_src"] = str(secrets / "web" / "p2.key")      # another host's key
+    hostvars["a2"]["alertmanager_web_tls_cert_src"] = str(secrets / "web" / "a1.crt")   # covers 10.0.0.31, not .32
+    hostvars["a2"]["alertmanager_web_tls_key_src"] = str(secrets / "web" / "a1.key")
+    hostvars["p2"]["prometheus_web_tls_ca_src"] = str(secrets / "missing.crt")
+    hostvars["p2"]["prometheus_web_basic_auth_password"] = "CHANGEME"
+    assert inventory_problems(groups, hostvars) == [
         "host p1: prometheus_web_tls_cert_src / prometheus_web_tls_key_src: the key does not belong to the certificate",
         "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
-        "(set it in the inventory's vault file)",
-        f"host p2: prometheus_web_tls_ca_src ({pki / 'missing.crt'}) cannot be read: No such file or directory",
+        f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
+        f"host p2: prometheus_web_tls_ca_src ({secrets / 'missing.crt'}) cannot be read: No such file or directory",
         "host a2: alertmanager_web_tls_cert_src / alertmanager_web_tls_key_src: the certificate's subjectAltName "
         "does not cover 10.0.0.32",
     ]
 
 
-def test_tls_on_without_files_says_which_variable_is_missing():
-    groups, hostvars = inventory()
-    hostvars["a1"]["alertmanager_web_tls_enabled"] = True
-    assert inventory_problems(groups, hostvars) == [
-        f"host a1: alertmanager_web_tls_{kind}_src is not set (alertmanager_web_tls_enabled is true)"
-        for kind in ("cert", "key", "ca")]
+def test_stack_wide_settings_must_agree(secure):
+    groups, hostvars, _secrets = secure
+    hostvars["lb1"]["prometheus_web_tls_enabled"] = False
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 1 and problems[0].startswith("prometheus_web_tls_enabled differs between hosts ("), problems
+    assert "lb1: false" in problems[0] and "set it once, in group_vars/all" in problems[0]
 
 
-def test_gossip_tls_falls_back_to_the_web_files_and_checks_them(pki):
+def test_plain_http_is_refused_in_production():
     groups, hostvars = inventory()
-    with_tls(hostvars, pki, ["a1"], component="alertmanager")
-    hostvars["a1"]["alertmanager_web_tls_enabled"] = False
-    hostvars["a1"]["alertmanager_cluster_tls_enabled"] = True
+    for hvars in hostvars.values():
+        hvars["stack_environment"] = "production"
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == len(hostvars) and all("stack_plain_http is true" in p for p in problems), problems
+    for hvars in hostvars.values():
+        hvars["stack_environment"] = "staging"
     assert inventory_problems(groups, hostvars) == []
-    hostvars["a1"]["alertmanager_cluster_tls_key_src"] = str(pki / "p1.key")
-    assert inventory_problems(groups, hostvars) == [
-        "host a1: alertmanager_web_tls_cert_src / alertmanager_cluster_tls_key_src: the key does not belong to "
-        "the certificate"]
+
+
+@pytest.mark.parametrize("variable,value,expected", [
+    ("prometheus_replica_label", "a\nb", "host p1: prometheus_replica_label: the value of label replica must be one "
+                                         "non-empty line, got 'a\\nb'"),
+    ("prometheus_external_labels_extra", {"bad-name": "x"}, "host p1: prometheus_external_labels_extra: 'bad-name' "
+                                                            "is not a valid label name"),
+    ("prometheus_external_labels_extra", {"dc": " "}, "the value of label dc must be one non-empty line"),
+])
+def test_label_values_cannot_add_lines(variable, value, expected):
+    groups, hostvars = inventory()
+    hostvars["p1"][variable] = value
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_cluster_label_is_one_word():
+    groups, hostvars = inventory()
+    for host in ("a1", "a2"):
+        hostvars[host]["alertmanager_cluster_label"] = "prod\n--cluster.peer=evil:9094"
+    problems = inventory_problems(groups, hostvars)
+    assert problems == [f"host {h}: alertmanager_cluster_label 'prod\\n--cluster.peer=evil:9094' may hold only "
+                        "letters, digits, '.', '_' and '-'" for h in ("a1", "a2")]
