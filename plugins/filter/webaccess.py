@@ -9,25 +9,39 @@ and check the certificate files before anything is copied to a host.
 Filters
 -------
 ``web_users``
-    ``{'promha': 'plain'} | web_users(existing_web_yml_text)`` -> ``{'promha':
-    '$2b$...'}``. A hash already on the host is kept when it still matches the
-    password (bcrypt salts are random, so hashing again would change the file on
-    every run); a new or changed password gets a fresh hash.
+    ``{'promha': 'plain'} | web_users(seed=inventory_hostname)`` -> ``{'promha':
+    '$2b$...'}``. With ``seed`` the salt is derived from the seed, the user and
+    the password (HMAC-SHA256), so the same password gives the same hash on the
+    same host and re-rendering the file changes nothing, without reading the host
+    first; another host or user gets another salt. Without a seed, a hash in
+    ``existing`` (the file's text) is kept while it still matches, and a new
+    password gets a random salt.
 ``tls_problems``
     ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
     ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
     empty when the pair can serve those names and was signed by that CA.
+``tls_file_problems``
+    ``cert_path | tls_file_problems(key_path, ca_path, names=[...])`` -> the same
+    for files on the controller, naming a file that is not set or cannot be read.
+    Example: ``cert_src | tls_file_problems(key_src, ca_src,
+    names=['10.0.0.1', 'prometheus'])``
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 import ipaddress
 
 import yaml
 from ansible.errors import AnsibleFilterError
 
 BCRYPT_ROUNDS = 10
+# bcrypt's base64 alphabet, from the standard one.
+_BCRYPT_ALPHABET = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                 "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 # bcrypt reads at most 72 bytes of a password; a longer one would be cut silently.
 BCRYPT_MAX_BYTES = 72
 
@@ -54,8 +68,15 @@ def _existing_hashes(existing):
     return users if isinstance(users, dict) else {}
 
 
-def web_users(users, existing=""):
-    """Hash ``{name: plain password}`` with bcrypt, keeping hashes in ``existing`` that still match."""
+def _derived_salt(seed, name, password):
+    """A bcrypt salt from HMAC-SHA256(password, seed and user): stable, and distinct per host and user."""
+    digest = hmac.new(password, f"{seed}\0{name}".encode(), hashlib.sha256).digest()[:16]
+    standard = base64.b64encode(digest).decode()[:22]
+    return f"$2b${BCRYPT_ROUNDS:02d}${standard.translate(_BCRYPT_ALPHABET)}".encode()
+
+
+def web_users(users, existing="", seed=""):
+    """Hash ``{name: plain password}`` with bcrypt: a salt derived from ``seed``, else keep matching hashes."""
     if not isinstance(users, dict):
         raise AnsibleFilterError(f"web_users: expected a mapping of user name to password, got {type(users).__name__}")
     bcrypt = _bcrypt()
@@ -70,6 +91,9 @@ def web_users(users, existing=""):
         if len(secret) > BCRYPT_MAX_BYTES:
             raise AnsibleFilterError(f"web_users: the password of user {name!r} is longer than "
                                      f"{BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use whole")
+        if seed:
+            hashed[name] = _bcrypt().hashpw(secret, _derived_salt(seed, name, secret)).decode()
+            continue
         current = old.get(name)
         if isinstance(current, str):
             try:
@@ -146,6 +170,23 @@ def tls_problems(cert_pem, key_pem, names=(), ca_pem=None, now=None):
     return problems
 
 
+def tls_file_problems(cert_path, key_path, ca_path, names=()):
+    """``tls_problems`` of the certificate, key and CA files at these controller paths."""
+    contents, problems = {}, []
+    for kind, path in (("certificate", cert_path), ("key", key_path), ("CA", ca_path)):
+        if not path or not str(path).strip():
+            problems.append(f"the {kind} file is not set")
+            continue
+        try:
+            with open(str(path), encoding="utf-8") as handle:
+                contents[kind] = handle.read()
+        except OSError as error:
+            problems.append(f"the {kind} file {path} cannot be read: {error.strerror or error}")
+    if problems:
+        return problems
+    return tls_problems(contents["certificate"], contents["key"], names=names, ca_pem=contents["CA"])
+
+
 class FilterModule:
     """Web access filters."""
 
@@ -153,4 +194,5 @@ class FilterModule:
         return {
             "web_users": web_users,
             "tls_problems": tls_problems,
+            "tls_file_problems": tls_file_problems,
         }

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from webaccess import FilterModule, tls_problems, web_users
+from webaccess import FilterModule, tls_file_problems, tls_problems, web_users
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 
@@ -40,6 +40,19 @@ def test_web_users_rehashes_a_changed_password_and_drops_removed_users():
     assert list(new) == ["promha"]
     assert new["promha"] != old["promha"]
     assert bcrypt.checkpw(b"new-password-1", new["promha"].encode())
+
+
+
+def test_a_seed_gives_a_stable_hash_per_host_and_user_without_reading_the_host():
+    import bcrypt
+    first = web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a")
+    assert web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a") == first
+    assert bcrypt.checkpw(b"s3cret-password-1", first["promha"].encode())
+    assert first["promha"] != first["alice"]                       # another user, another salt
+    other_host = web_users({"promha": "s3cret-password-1"}, seed="prom-b")
+    assert other_host["promha"] != first["promha"]                 # another host, another salt
+    changed = web_users({"promha": "s3cret-password-2"}, seed="prom-a")
+    assert changed["promha"] != first["promha"] and bcrypt.checkpw(b"s3cret-password-2", changed["promha"].encode())
 
 
 @pytest.mark.parametrize("existing", ["", "{not yaml: [", "basic_auth_users: 3", "- a list",
@@ -144,4 +157,11 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 
 def test_filter_module_exports():
-    assert set(FilterModule().filters()) == {"web_users", "tls_problems"}
+    assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems"}
+
+
+def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
+    assert tls_file_problems("", "", "") == [f"the {kind} file is not set" for kind in ("certificate", "key", "CA")]
+    missing = tmp_path / "none.crt"
+    problems = tls_file_problems(str(missing), str(missing), str(missing))
+    assert problems[0] == f"the certificate file {missing} cannot be read: No such file or directory"
