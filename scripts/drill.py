@@ -17,14 +17,19 @@ Drills
     and (full run) the PrometheusReplicaMissing alert of each shard arrives once;
  2. the Alertmanager at cluster position 0 stopped: N alert groups, posted to every
     instance as both replicas of a pair would, arrive exactly once; it rejoins;
- 3. one Alertmanager host cut off the lab network: each side notifies (duplicates
-    counted: upstream promises at-least-once here); after healing, a silence made
-    on the cut-off side is on every instance and the cluster is whole;
+ 3. one Alertmanager host partitioned from the others (routes refused both ways):
+    each side notifies (duplicates counted: upstream promises at-least-once here);
+    after healing, a silence made on the cut-off side is on every instance and the
+    cluster is whole;
  4. the balancer holding the floating address stopped: the address moves, requests
     continue (failures counted, none after the move);
  5. the database stopped: Grafana reports it and recovers (only where Grafana is
     installed; otherwise reported as not checked, with the reason);
- 6. everything back: every service healthy, the cluster whole, and a converge of
+ 6. a stranger on the network (a container in no inventory group): lifecycle,
+    admin and write calls to every daemon, directly and through the floating
+    address, a database login and two gossip joins (plain, and with another CA's
+    certificate) are all refused; every daemon still serves, the cluster unchanged;
+ 7. everything back: every service healthy, the cluster whole, and a converge of
     site.yml changes nothing.
 """
 
@@ -121,6 +126,12 @@ class Lab:
 
     def container(self, host):
         return self.hosts[host]["container"]
+
+    def exec_input(self, container, data, *cmd):
+        """Run ``cmd`` in a container by name (not an inventory host), ``data`` on its stdin."""
+        done = subprocess.run(["docker", "exec", "-i", container, *cmd], input=data, capture_output=True, check=False)
+        done.stdout = done.stdout.decode(errors="replace") if isinstance(done.stdout, bytes) else done.stdout
+        return done
 
     def exec(self, host, *cmd):
         return subprocess.run(["docker", "exec", self.container(host), *cmd], capture_output=True, text=True,
@@ -318,16 +329,27 @@ def drill_alertmanager_down(drill_lab, receiver, short):
 
 def drill_partition(drill_lab, receiver, short):
     count = 5 if short else 10
-    network = drill_lab.settings["lab_network_name"]
     cut_host = sorted({host for host, _, _ in drill_lab.alertmanagers.values()})[-1]
     cut = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h == cut_host}
     rest = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h != cut_host}
     batch = uuid.uuid4().hex[:8]
     mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
-    subprocess.run(["docker", "network", "disconnect", network, drill_lab.container(cut_host)], check=True)
+    # A partition between the Alertmanager hosts: each side refuses routes to the other
+    # (the hosts keep their own addresses, so each side still serves its own clients).
+    am_hosts = {h for h, _, _ in drill_lab.alertmanagers.values()}
+    far = {host: sorted(drill_lab.address(h) for h in am_hosts if (h == cut_host) != (host == cut_host))
+           for host in am_hosts}
+
+    def routes(action):
+        for host, addresses in far.items():
+            for address in addresses:
+                done = drill_lab.exec(host, "ip", "route", action, "prohibit", f"{address}/32")
+                assert done.returncode == 0 or action == "del", f"ip route {action} on {host}: {done.stderr}"
+
+    routes("add")
     try:
         post_alerts(drill_lab, rest.values(), batch, count)
-        # The cut-off side hears from its own Prometheus only: post there from inside the host.
+        # The cut-off side gets its own alerts and a silence, posted from inside the host.
         now = datetime.now(UTC)
         alerts = drill_alerts(batch, count)
         silence = {"matchers": [{"name": "alertname", "value": "LabDrillSilenced", "isRegex": False}],
@@ -355,8 +377,7 @@ def drill_partition(drill_lab, receiver, short):
                  f"{count} groups delivered by the connected side")
         time.sleep(10 if short else 30)
     finally:
-        subprocess.run(["docker", "network", "connect", "--ip", drill_lab.address(cut_host), network,
-                        drill_lab.container(cut_host)], check=True)
+        routes("del")
     healed = time.monotonic()
     wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
              "the cluster whole again")
@@ -366,7 +387,8 @@ def drill_partition(drill_lab, receiver, short):
     time.sleep(2 * drill_lab.peer_timeout)  # the cut-off side may now deliver what it held back
     keys = [n["group_key"] for n in receiver.notifications(mine)]
     duplicates = len(keys) - len(set(keys))
-    figures = (f"{cut_host} cut off: {len(keys)} notifications for {count} groups ({duplicates} duplicates; "
+    figures = (f"{cut_host} partitioned from the other Alertmanager hosts: {len(keys)} notifications for {count} "
+               f"groups ({duplicates} duplicates; "
                f"at-least-once is what upstream promises in a partition); after healing, cluster whole and the "
                f"cut-off side's silence everywhere within {merged:.1f}s")
     problems = [] if len(set(keys)) == count else [f"{len(set(keys))} of {count} groups delivered"]
@@ -427,6 +449,151 @@ def drill_database(drill_lab, receiver, short):
     return f"{down}; healthy again {time.monotonic() - started:.1f}s after it came back", []
 
 
+INTRUDER_PORT = 9093  # the intruder's own Alertmanager, trying to join the gossip
+
+
+def intruder_plan(drill_lab):
+    """Every probe a stranger tries: lifecycle, admin and write APIs of every daemon, directly and
+    through the floating address, and a database login."""
+    topo, plan = drill_lab.topology, []
+
+    def http(name, method, url, body=None):
+        plan.append({"name": name, "kind": "http", "method": method, "url": url, "body": body})
+
+    front = f"http://{drill_lab.vip}"
+    silence = json.dumps({"matchers": [{"name": "alertname", "value": "Intruder", "isRegex": False}],
+                          "startsAt": rfc3339(datetime.now(UTC)),
+                          "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=1)),
+                          "createdBy": "intruder", "comment": "should never exist"})
+    for host in topo.hosts("prometheus") + topo.hosts("prometheus_global"):
+        for path in ("/-/quit", "/-/reload", "/api/v1/admin/tsdb/snapshot", "/api/v1/admin/tsdb/delete_series?match[]=up"):
+            http(f"{host} POST {path}", "POST", topo.url(host, "prometheus_port", path))
+        http(f"{host} GET /api/v1/query", "GET", topo.url(host, "prometheus_port", "/api/v1/query?query=up"))
+    for shard in drill_lab.shards:
+        for path in ("-/quit", "-/reload", "api/v1/admin/tsdb/snapshot"):
+            http(f"front shard {shard} POST /{path}", "POST", f"{front}/prometheus/shard-{shard}/{path}")
+    for instance in topo.alertmanagers:
+        base = f"{topo.access('alertmanager')['scheme']}://{instance['web']}"
+        http(f"{instance['peer_name']} POST /api/v2/silences", "POST", f"{base}/api/v2/silences", silence)
+        http(f"{instance['peer_name']} POST /-/quit", "POST", f"{base}/-/quit")
+    http("front POST /alertmanager/api/v2/silences", "POST", f"{front}/alertmanager/api/v2/silences", silence)
+    http("front POST /alertmanager/-/reload", "POST", f"{front}/alertmanager/-/reload")
+    for host in topo.hosts("remote_storage"):
+        for method, path in (("POST", "/api/v1/import"), ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up"),
+                             ("GET", "/snapshot/create"), ("GET", "/internal/force_merge"),
+                             ("GET", "/api/v1/query?query=up")):
+            http(f"{host} {method} {path.split('?')[0]}", method, topo.url(host, "remote_storage_port", path),
+                 '{"metric":{"__name__":"intruder"},"values":[1],"timestamps":[0]}' if "import" in path else None)
+    for host in topo.hosts("all"):
+        http(f"{host} GET node_exporter /metrics", "GET", topo.url(host, "node_exporter_port", "/metrics"))
+    for host in topo.hosts("mysql"):
+        plan.append({"name": f"{host} MySQL login", "kind": "mysql", "address": topo.address(host),
+                     "port": int(topo.setting(host, "mysql_port"))})
+    return plan
+
+
+def refused(result):
+    """A probe is refused when the daemon answers 401/403/404/405, an error packet, or not at all."""
+    return result["status"] in (401, 403, 404, 405, "error packet", None)
+
+
+def drill_intruder(drill_lab, receiver, short):
+    import ipaddress
+    network = drill_lab.settings["lab_network_name"]
+    subnet = ipaddress.ip_network(drill_lab.settings["lab_network_subnet"])
+    taken = {drill_lab.address(h) for h in drill_lab.hosts} | {drill_lab.vip}
+    address = next(str(a) for a in reversed(list(subnet.hosts())) if str(a) not in taken)
+    name = f"{drill_lab.settings['lab_container_prefix']}intruder"
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", drill_lab.container(drill_lab.database)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"{lab.LABEL}={network}", "--network", network,
+                    "--ip", address, "--entrypoint", "sleep", image, "infinity"], capture_output=True, check=True)
+    members_before = cluster_sizes(drill_lab)
+    try:
+        subprocess.run(["docker", "cp", str(ROOT / "scripts" / "intruder_probes.py"), f"{name}:/root/"], check=True)
+        plan = intruder_plan(drill_lab)
+        ran = subprocess.run(["docker", "exec", name, "python3", "/root/intruder_probes.py", json.dumps(plan)],
+                             capture_output=True, text=True, check=True, timeout=600)
+        results = [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
+        gossip = intruder_gossip(drill_lab, name, address)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    accepted = [r for r in results if not refused(r)] + [g for g in gossip if g["joined"]]
+    members_after = cluster_sizes(drill_lab)
+    summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "summary", "--strict"],
+                             capture_output=True, text=True, check=False)
+    tried = len(results) + len(gossip)
+    statuses = {}
+    for result in results:
+        statuses[str(result["status"])] = statuses.get(str(result["status"]), 0) + 1
+    figures = (f"from {address} (no group): {tried} probes, {tried - len(accepted)} refused ("
+               + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+               + f"; gossip joins refused {sum(1 for g in gossip if not g['joined'])} of {len(gossip)}); "
+               f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
+               f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
+    problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]
+    problems += [f"the intruder's Alertmanager did not run for the {g['kind']} gossip attempt" for g in gossip
+                 if not g["ran"]]
+    if members_after != members_before or len(results) != len(plan):
+        problems.append(f"cluster sizes {members_before} -> {members_after}; {len(results)} of {len(plan)} probes ran")
+    if summary.returncode != 0:
+        problems.append("a service is down after the probes:\n" + summary.stdout)
+    return figures, problems
+
+
+def intruder_gossip(drill_lab, name, address):
+    """An Alertmanager started on the intruder tries to join the cluster: plainly, then with a
+    certificate from a CA of its own. Joined means a real instance lists it, or it sees a real peer."""
+    donor = drill_lab.container(drill_lab.topology.alertmanagers[0]["host"])
+    binary = subprocess.run(["docker", "exec", donor, "cat", "/usr/bin/prometheus-alertmanager"],
+                            capture_output=True, check=True).stdout
+    drill_lab.exec_input(name, binary, "sh", "-c",
+                         "mkdir -p /root/am && cat > /root/am/alertmanager && chmod +x /root/am/alertmanager")
+    # Debian's build reads its notification templates from here.
+    templates = subprocess.run(["docker", "exec", donor, "tar", "-C", "/", "-cf", "-",
+                                "usr/share/prometheus/alertmanager"], capture_output=True, check=True).stdout
+    drill_lab.exec_input(name, templates, "tar", "-C", "/", "-xf", "-")
+    peers = [instance["cluster"] for instance in drill_lab.topology.alertmanagers]
+    setup = ("set -e; cd /root/am; printf 'route: {receiver: x}\\nreceivers: [{name: x}]\\n' > am.yml; "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=other-ca "
+             "-keyout ca.key -out ca.crt 2>/dev/null; "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=intruder "
+             "-keyout me.key -out me.csr 2>/dev/null; "
+             f"printf 'subjectAltName=IP:{address}\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext; "
+             "openssl x509 -req -in me.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile ext "
+             "-out me.crt 2>/dev/null; "
+             "printf 'tls_server_config: {cert_file: /root/am/me.crt, key_file: /root/am/me.key, "
+             "client_ca_file: /root/am/ca.crt, client_auth_type: RequireAndVerifyClientCert}\\n"
+             "tls_client_config: {ca_file: /root/am/ca.crt, cert_file: /root/am/me.crt, key_file: /root/am/me.key}\\n' > tls.yml")
+    made = drill_lab.exec_input(name, b"", "sh", "-c", setup)
+    attempts = []
+    for kind, extra in (("plain", ""), ("another CA", "--cluster.tls-config=/root/am/tls.yml")):
+        attempt = len(attempts)
+        command = (f"/root/am/alertmanager --config.file=/root/am/am.yml --storage.path=/root/am/data-{attempt} "
+                   f"--web.listen-address={address}:{INTRUDER_PORT} --cluster.listen-address={address}:9094 "
+                   f"--cluster.advertise-address={address}:9094 {extra} "
+                   + " ".join(f"--cluster.peer={peer}" for peer in peers)
+                   + f" >/root/am/log-{attempt} 2>&1 & echo $!")
+        pid = drill_lab.exec_input(name, b"", "sh", "-c", command).stdout.strip()
+        time.sleep(25)  # a first join attempt times out after 10 s, then one retry
+        seen_by_intruder = 0
+        try:
+            ran = drill_lab.exec_input(name, b"", "python3", "-c",
+                                       "import json,urllib.request;print(len(json.load(urllib.request.urlopen("
+                                       f"'http://{address}:{INTRUDER_PORT}/api/v2/status'))['cluster']['peers']))")
+            seen_by_intruder = int(ran.stdout.strip() or 0)
+        except ValueError:
+            pass
+        listed = any(address in peer.get("address", "") for _, _, a in drill_lab.alertmanagers.values()
+                     for peer in drill_lab.alertmanager(a, "/api/v2/status")["cluster"]["peers"])
+        drill_lab.exec_input(name, b"", "kill", pid)
+        # An attempt counts only when the intruder's own Alertmanager ran (it sees itself).
+        attempts.append({"kind": kind, "joined": listed or seen_by_intruder > 1,
+                         "ran": made.returncode == 0 and seen_by_intruder >= 1})
+    return attempts
+
+
 def drill_whole(drill_lab, receiver, short):
     summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "summary", "--strict"],
                              capture_output=True, text=True, check=False)
@@ -456,7 +623,8 @@ DRILLS = [
     ("3 Alertmanager host partitioned", drill_partition),
     ("4 active balancer down", drill_balancer),
     ("5 database down", drill_database),
-    ("6 everything back", drill_whole),
+    ("6 stranger on the network", drill_intruder),
+    ("7 everything back", drill_whole),
 ]
 
 

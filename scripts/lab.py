@@ -35,8 +35,9 @@ SYSTEMD_FLAGS = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
-# Groups whose hosts change their own addresses (keepalived's floating address).
-NET_ADMIN_GROUPS = {"loadbalancer"}
+# Groups whose hosts change their own network: keepalived's floating address, and
+# the partition drill's routes between Alertmanager hosts.
+NET_ADMIN_GROUPS = {"loadbalancer", "alertmanager"}
 
 # What the summary probes: group -> (service, port variable, path), for the tiers
 # site.yml builds; the port is the host's setting or the role default (topology.py).
@@ -102,12 +103,12 @@ def container_state(name):
 
 
 def container_origin(name):
-    """(image, source of /root/.ssh/authorized_keys) of an existing container."""
+    """(image, source of /root/.ssh/authorized_keys, added capabilities) of an existing container."""
     result = run(["docker", "inspect", "-f",
                   '{{.Config.Image}}|{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}'
-                  '{{.Source}}{{end}}{{end}}', name], check=False)
-    image, _, key = result.stdout.strip().partition("|")
-    return image, key
+                  '{{.Source}}{{end}}{{end}}|{{join .HostConfig.CapAdd ","}}', name], check=False)
+    image, key, caps = (result.stdout.strip().split("|") + ["", ""])[:3]
+    return image, key, "NET_ADMIN" in caps.split(",")
 
 
 def up(args):
@@ -121,9 +122,10 @@ def up(args):
         print(f"lab: network {network} {settings['lab_network_subnet']} created")
     for host, info in hosts.items():
         state = container_state(info["container"])
-        if state is not None and container_origin(info["container"]) != (args.image, public_key):
-            # Made by another checkout (its key) or from another image: this
-            # checkout's key would be refused, so the container is made anew.
+        net_admin = bool(NET_ADMIN_GROUPS & set(info["groups"]))
+        if state is not None and container_origin(info["container"]) != (args.image, public_key, net_admin):
+            # Made by another checkout (its key), from another image or with other
+            # capabilities: the container is made anew.
             print(f"lab: {info['container']} was made by another checkout or image; recreating it")
             run(["docker", "rm", "-f", info["container"]])
             state = None
@@ -132,7 +134,7 @@ def up(args):
         if state is not None:
             run(["docker", "start", info["container"]])
             continue
-        caps = ["--cap-add", "NET_ADMIN"] if NET_ADMIN_GROUPS & set(info["groups"]) else []
+        caps = ["--cap-add", "NET_ADMIN"] if net_admin else []
         run(["docker", "run", "-d", "--name", info["container"], "--hostname", host,
              "--label", f"{LABEL}={network}", "--network", network, "--ip", info["address"],
              "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
