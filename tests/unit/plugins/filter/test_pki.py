@@ -1,8 +1,8 @@
-"""Unit tests for plugins/filter/pki.py."""
+"""Unit tests for the certificate filters of plugins/filter/peers.py."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from pki import FilterModule, san_name, stack_certificates, stack_pki_plan
+from peers import san_name, stack_certificates, stack_pki_plan
 
 GROUPS = {"all": ["prom-a", "am-1", "lb-1"], "alertmanager": ["am-1"], "loadbalancer": ["lb-1"]}
 HOSTVARS = {
@@ -59,7 +59,8 @@ def test_groups_must_be_a_mapping():
 
 
 def test_registered():
-    assert set(FilterModule().filters()) == {"stack_certificates", "stack_pki_plan", "san_name"}
+    from peers import FilterModule
+    assert {"stack_certificates", "stack_pki_plan", "san_name"} <= set(FilterModule().filters())
 
 
 def hosts_of(plan):
