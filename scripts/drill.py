@@ -576,21 +576,25 @@ def intruder_gossip(drill_lab, name, address):
                    + " ".join(f"--cluster.peer={peer}" for peer in peers)
                    + f" >/root/am/log-{attempt} 2>&1 & echo $!")
         pid = drill_lab.exec_input(name, b"", "sh", "-c", command).stdout.strip()
-        time.sleep(25)  # a first join attempt times out after 10 s, then one retry
-        seen_by_intruder = 0
-        try:
+
+        def seen_by_intruder():
+            """Peers the intruder's own Alertmanager sees (0 while it does not answer yet)."""
             ran = drill_lab.exec_input(name, b"", "python3", "-c",
                                        "import json,urllib.request;print(len(json.load(urllib.request.urlopen("
-                                       f"'http://{address}:{INTRUDER_PORT}/api/v2/status'))['cluster']['peers']))")
-            seen_by_intruder = int(ran.stdout.strip() or 0)
-        except ValueError:
-            pass
+                                       f"'http://{address}:{INTRUDER_PORT}/api/v2/status', timeout=3))['cluster']['peers']))")
+            return int(ran.stdout.strip()) if ran.returncode == 0 and ran.stdout.strip().isdigit() else 0
+
+        # It serves only after its first join attempt gives up (10 s); then it keeps retrying.
+        deadline = time.monotonic() + 90
+        while seen_by_intruder() == 0 and time.monotonic() < deadline:
+            time.sleep(2)
+        time.sleep(15)  # room for further join attempts
+        seen = seen_by_intruder()
         listed = any(address in peer.get("address", "") for _, _, a in drill_lab.alertmanagers.values()
                      for peer in drill_lab.alertmanager(a, "/api/v2/status")["cluster"]["peers"])
         drill_lab.exec_input(name, b"", "kill", pid)
         # An attempt counts only when the intruder's own Alertmanager ran (it sees itself).
-        attempts.append({"kind": kind, "joined": listed or seen_by_intruder > 1,
-                         "ran": made.returncode == 0 and seen_by_intruder >= 1})
+        attempts.append({"kind": kind, "joined": listed or seen > 1, "ran": made.returncode == 0 and seen >= 1})
     return attempts
 
 
