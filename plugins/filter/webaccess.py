@@ -20,6 +20,13 @@ Filters
     ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
     ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
     empty when the pair can serve those names and was signed by that CA.
+``web_access_files``
+    ``web_dir | web_access_files('prometheus', 'prometheus', tls=true,
+    cert_src=..., key_src=..., ca_src=..., users={'promha': 'plain'},
+    seed=inventory_hostname)`` -> the entries of a ``stack_files`` task
+    (plugins/modules/stack_files.py): the TLS pair and the CA, read from these
+    controller paths, and web.yml with the hashed users; the key and a web.yml
+    with users are secret (never shown in a diff or a log).
 ``tls_file_problems``
     ``cert_path | tls_file_problems(key_path, ca_path, names=[...])`` -> the same
     for files on the controller, naming a file that is not set or cannot be read.
@@ -104,6 +111,49 @@ def web_users(users, existing="", seed=""):
                 pass  # not a bcrypt hash: replace it
         hashed[name] = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
     return hashed
+
+
+_WEB_HEADER = ("# Managed by Ansible (promha): changes made here are overwritten.\n"
+               "# --web.config.file of {name}: read on every request, no reload needed.\n")
+
+
+def _read_pem(name, what, path):
+    try:
+        with open(str(path), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, TypeError) as error:
+        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path!r} cannot be read") from error
+    if "-----BEGIN" not in text:
+        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path} is not PEM")
+    return text
+
+
+def web_access_files(directory, group, name, tls=False, cert_src="", key_src="", ca_src="", users=None, seed="",
+                     validate=None):
+    """``stack_files`` entries of a --web.config.file and its TLS files, in ``directory`` owned by root:``group``."""
+    if not directory or not str(directory).startswith("/"):
+        raise AnsibleFilterError(f"web_access_files ({name}): the directory must be an absolute path, got {directory!r}")
+    users = users or {}
+    config, files = {}, []
+    if tls:
+        files += [
+            {"path": f"{directory}/server.crt", "content": _read_pem(name, "certificate", cert_src),
+             "group": group, "mode": "0644"},
+            {"path": f"{directory}/server.key", "secret_content": _read_pem(name, "key", key_src),
+             "group": group, "mode": "0640"},
+            {"path": f"{directory}/ca.crt", "content": _read_pem(name, "CA", ca_src), "group": group, "mode": "0644"},
+        ]
+        config["tls_server_config"] = {"cert_file": f"{directory}/server.crt",
+                                       "key_file": f"{directory}/server.key", "min_version": "TLS12"}
+    if users:
+        # Plain str: Ansible's tagged strings are not something yaml.safe_dump represents.
+        config["basic_auth_users"] = {str(user): str(digest) for user, digest in web_users(users, seed=seed).items()}
+    text = _WEB_HEADER.format(name=name) + yaml.safe_dump(config, indent=2, sort_keys=True, default_flow_style=False)
+    web = {"path": f"{directory}/web.yml", ("secret_content" if users else "content"): text,
+           "group": group, "mode": "0640"}
+    if validate:
+        web["validate"] = validate
+    return files + [web]
 
 
 def _load(what, pem, loader):
@@ -195,4 +245,5 @@ class FilterModule:
             "web_users": web_users,
             "tls_problems": tls_problems,
             "tls_file_problems": tls_file_problems,
+            "web_access_files": web_access_files,
         }

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-# Not tiers: included by the tier roles (binary_install, web_access), or run once on the controller (pki).
-INTERNAL = {"binary_install", "web_access", "pki"}
+# Not tiers: included by the tier roles (binary_install), or run once on the controller (pki).
+INTERNAL = {"binary_install", "pki"}
 TIERS = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir() and p.name not in INTERNAL)
 PHASES = ["preflight", "install", "configure", "service"]
 TAG = {"preflight": "preflight", "install": "install", "configure": "configure", "service": "run"}

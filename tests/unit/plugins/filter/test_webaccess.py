@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from webaccess import FilterModule, tls_file_problems, tls_problems, web_users
+from webaccess import FilterModule, tls_file_problems, tls_problems, web_access_files, web_users
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 
@@ -157,7 +157,7 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 
 def test_filter_module_exports():
-    assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems"}
+    assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files"}
 
 
 def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
@@ -165,3 +165,59 @@ def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
     missing = tmp_path / "none.crt"
     problems = tls_file_problems(str(missing), str(missing), str(missing))
     assert problems[0] == f"the certificate file {missing} cannot be read: No such file or directory"
+
+
+# --- web_access_files ------------------------------------------------------------------
+
+@pytest.fixture
+def tls_files(pki, tmp_path):
+    paths = {}
+    for name, text in (("cert", pki["cert"]), ("key", _key_pem(pki["key"])), ("ca", pki["ca"])):
+        paths[name] = tmp_path / f"{name}.pem"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_web_access_files_with_tls_and_users(tls_files):
+    files = web_access_files("/etc/prometheus/web", "prometheus", "prometheus", tls=True,
+                             cert_src=str(tls_files["cert"]), key_src=str(tls_files["key"]), ca_src=str(tls_files["ca"]),
+                             users={"promha": "s3cret-password-1"}, seed="prom-1",
+                             validate="/usr/bin/promtool check web-config %s")
+    assert [f["path"] for f in files] == ["/etc/prometheus/web/" + n for n in ("server.crt", "server.key", "ca.crt", "web.yml")]
+    assert {f["path"].rsplit("/", 1)[1]: f["mode"] for f in files} == {
+        "server.crt": "0644", "server.key": "0640", "ca.crt": "0644", "web.yml": "0640"}
+    assert all(f["group"] == "prometheus" for f in files)
+    # The key and a web.yml holding hashes are secret: stack_files never shows them in a diff or a log.
+    assert [("secret_content" in f) for f in files] == [False, True, False, True]
+    assert files[1]["secret_content"] == tls_files["key"].read_text()
+    web = files[3]
+    assert web["validate"] == "/usr/bin/promtool check web-config %s"
+    assert web["secret_content"].startswith("# Managed by Ansible")
+    config = yaml.safe_load(web["secret_content"])
+    assert config["tls_server_config"] == {"cert_file": "/etc/prometheus/web/server.crt",
+                                           "key_file": "/etc/prometheus/web/server.key", "min_version": "TLS12"}
+    assert bcrypt.checkpw(b"s3cret-password-1", config["basic_auth_users"]["promha"].encode())
+    assert "s3cret-password-1" not in web["secret_content"]
+
+
+def test_web_access_files_renders_the_same_text_twice(tls_files):
+    def render():
+        return web_access_files("/etc/x", "x", "x", users={"promha": "s3cret-password-1"}, seed="host-a")
+    assert render() == render()
+
+
+def test_web_access_files_without_users_is_not_secret_and_has_no_tls_files():
+    files = web_access_files("/etc/node_exporter", "node-exporter", "node_exporter")
+    assert len(files) == 1 and "content" in files[0] and "validate" not in files[0]
+
+
+def test_web_access_files_names_the_tier_and_the_unreadable_file(tls_files, tmp_path):
+    with pytest.raises(AnsibleFilterError, match=r"\(alertmanager\): the TLS key file .*none.pem.* cannot be read"):
+        web_access_files("/etc/am", "am", "alertmanager", tls=True, cert_src=str(tls_files["cert"]),
+                         key_src=str(tmp_path / "none.pem"), ca_src=str(tls_files["ca"]))
+    (tmp_path / "plain.txt").write_text("not a certificate")
+    with pytest.raises(AnsibleFilterError, match="the TLS CA file .*plain.txt is not PEM"):
+        web_access_files("/etc/am", "am", "alertmanager", tls=True, cert_src=str(tls_files["cert"]),
+                         key_src=str(tls_files["key"]), ca_src=str(tmp_path / "plain.txt"))
+    with pytest.raises(AnsibleFilterError, match="absolute path"):
+        web_access_files("etc/am", "am", "alertmanager")

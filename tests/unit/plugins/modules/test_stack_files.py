@@ -1,0 +1,127 @@
+"""Unit tests for plugins/modules/stack_files.py, run as Ansible runs it (module args in, JSON out)."""
+
+import grp
+import importlib.util
+import json
+import os
+import pwd
+import stat
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "modules" / "stack_files.py"
+spec = importlib.util.spec_from_file_location("stack_files", PLUGIN)
+stack_files = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stack_files)
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def run(capsys, check_mode=False, diff=False, **args):
+    """Run the module with these args; the parsed JSON result."""
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        stack_files.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def file_spec(path, mode="0640", **extra):
+    return dict(path=str(path), owner=ME, group=MY_GROUP, mode=mode, **extra)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_creates_directories_and_files_then_changes_nothing(tmp_path, capsys):
+    web = tmp_path / "etc" / "web"
+    args = dict(directories=[file_spec(web, "0750")],
+                files=[file_spec(web / "server.crt", "0644", content="CERT\n"),
+                       file_spec(web / "server.key", "0600", secret_content="KEY\n")])
+    first = run(capsys, **args)
+    assert first["changed"] is True
+    assert first["changed_paths"] == [str(web), str(web / "server.crt"), str(web / "server.key")]
+    assert (web / "server.key").read_text() == "KEY\n"
+    assert (mode_of(web), mode_of(web / "server.crt"), mode_of(web / "server.key")) == (0o750, 0o644, 0o600)
+    second = run(capsys, **args)
+    assert second["changed"] is False
+    assert second["changed_paths"] == []
+
+
+def test_a_mode_change_alone_is_a_change(tmp_path, capsys):
+    path = tmp_path / "f"
+    path.write_text("x")
+    path.chmod(0o644)
+    result = run(capsys, files=[file_spec(path, "0600", content="x")])
+    assert result["changed_paths"] == [str(path)]
+    assert mode_of(path) == 0o600
+
+
+def test_diff_shows_plain_content_and_never_a_secret(tmp_path, capsys):
+    (tmp_path / "a").write_text("old\n")
+    result = run(capsys, diff=True, files=[file_spec(tmp_path / "a", content="new\n"),
+                                           file_spec(tmp_path / "b", secret_content="s3cret-value\n")])
+    assert result["diff"] == [{"before_header": str(tmp_path / "a"), "after_header": str(tmp_path / "a"),
+                               "before": "old\n", "after": "new\n"}]
+    assert "s3cret-value" not in json.dumps(result)
+    assert (tmp_path / "b").read_text() == "s3cret-value\n"
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "a").write_text("old\n")
+    result = run(capsys, check_mode=True, directories=[file_spec(tmp_path / "d", "0755")],
+                 files=[file_spec(tmp_path / "a", content="new\n")])
+    assert result["changed_paths"] == [str(tmp_path / "d"), str(tmp_path / "a")]
+    assert not (tmp_path / "d").exists()
+    assert (tmp_path / "a").read_text() == "old\n"
+
+
+def test_a_file_that_fails_validation_leaves_the_old_one(tmp_path, capsys):
+    path = tmp_path / "web.yml"
+    path.write_text("good\n")
+    result = run(capsys, files=[file_spec(path, content="bad\n", validate="grep -q good %s")])
+    assert result["failed"] is True
+    assert str(path) in result["msg"] and "failed validation" in result["msg"]
+    assert path.read_text() == "good\n"
+    assert sorted(os.listdir(tmp_path)) == ["web.yml"]
+
+
+def test_a_file_that_passes_validation_is_written(tmp_path, capsys):
+    path = tmp_path / "web.yml"
+    result = run(capsys, files=[file_spec(path, content="good\n", validate="grep -q good %s")])
+    assert result["changed"] is True
+    assert path.read_text() == "good\n"
+
+
+def test_links_are_created_and_repointed(tmp_path, capsys):
+    for name in ("UTC", "Berlin"):
+        (tmp_path / name).write_text(name)
+    link = tmp_path / "localtime"
+    assert run(capsys, links=[{"path": str(link), "src": str(tmp_path / "UTC")}])["changed"] is True
+    assert run(capsys, links=[{"path": str(link), "src": str(tmp_path / "UTC")}])["changed"] is False
+    assert run(capsys, links=[{"path": str(link), "src": str(tmp_path / "Berlin")}])["changed"] is True
+    assert os.readlink(link) == str(tmp_path / "Berlin")
+
+
+def test_a_link_to_nothing_is_refused_naming_both(tmp_path, capsys):
+    result = run(capsys, links=[{"path": str(tmp_path / "localtime"), "src": str(tmp_path / "Mars/Base")}])
+    assert result["failed"] is True
+    assert str(tmp_path / "Mars/Base") in result["msg"]
+    assert not (tmp_path / "localtime").exists()
+
+
+def test_an_unknown_owner_is_refused_naming_it(tmp_path, capsys):
+    spec_ = dict(file_spec(tmp_path / "f", content="x"), owner="no-such-user-here")
+    result = run(capsys, files=[spec_])
+    assert result["failed"] is True
+    assert "no-such-user-here" in result["msg"]
+    assert not (tmp_path / "f").exists()
+
+
+def test_content_and_secret_content_are_exclusive(tmp_path, capsys):
+    result = run(capsys, files=[file_spec(tmp_path / "f", content="a", secret_content="b")])
+    assert result["failed"] is True
+    assert "mutually exclusive" in result["msg"]
