@@ -489,12 +489,34 @@ def intruder_plan(drill_lab):
     for host in topo.hosts("mysql"):
         plan.append({"name": f"{host} MySQL login", "kind": "mysql", "address": topo.address(host),
                      "port": int(topo.setting(host, "mysql_port"))})
+    # Ports outside the stranger's part of the firewall plan: SSH everywhere, gossip,
+    # the balancers' local status page, Grafana's port.
+    def tcp(name, host, port):
+        plan.append({"name": f"{host} TCP {port} ({name})", "kind": "tcp", "address": topo.address(host),
+                     "port": int(port), "ssh": name == "ssh"})
+    for host in topo.hosts("all"):
+        tcp("ssh", host, 22)
+    for instance in topo.alertmanagers:
+        plan.append({"name": f"{instance['peer_name']} TCP {instance['cluster_port']} (gossip)", "kind": "tcp",
+                     "address": instance["address"], "port": int(instance["cluster_port"]), "ssh": False})
+    for host in topo.hosts("loadbalancer"):
+        tcp("nginx status", host, topo.setting(host, "nginx_status_port"))
+    for host in topo.hosts("grafana"):
+        tcp("grafana", host, topo.setting(host, "grafana_http_port"))
     return plan
 
 
 def refused(result):
-    """A probe is refused when the daemon answers 401/403/404/405, an error packet, or not at all."""
-    return result["status"] in (401, 403, 404, 405, "error packet", None)
+    """A probe is refused when the daemon answers 401/403/404/405 or an error packet, or nothing answers
+    (the host firewall drops it: ``no answer``; nothing listens: ``closed``)."""
+    return result["status"] in (401, 403, 404, 405, "error packet", "no answer", "closed")
+
+
+def _tally(results):
+    statuses = {}
+    for result in results:
+        statuses[str(result["status"])] = statuses.get(str(result["status"]), 0) + 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
 
 
 def drill_intruder(drill_lab, receiver, short):
@@ -517,25 +539,34 @@ def drill_intruder(drill_lab, receiver, short):
                              capture_output=True, text=True, check=True, timeout=600)
         results = [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
         gossip = intruder_gossip(drill_lab, name, address)
+        # The same probes from the controller, which the firewall lets through as admin and
+        # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import intruder_probes
+        own = [p for p in plan if not p.get("ssh")]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            from_controller = list(pool.map(intruder_probes.run, own))
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    accepted = [r for r in results if not refused(r)] + [g for g in gossip if g["joined"]]
+    accepted = ([r for r in results if not refused(r)] + [g for g in gossip if g["joined"]]
+                + [dict(r, name=f"controller: {r['name']}") for r in from_controller if not refused(r)])
     members_after = cluster_sizes(drill_lab)
     summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "summary", "--strict"],
                              capture_output=True, text=True, check=False)
     tried = len(results) + len(gossip)
-    statuses = {}
-    for result in results:
-        statuses[str(result["status"])] = statuses.get(str(result["status"]), 0) + 1
-    figures = (f"from {address} (no group): {tried} probes, {tried - len(accepted)} refused ("
-               + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+    intruder_accepted = [r for r in accepted if not r["name"].startswith("controller: ")]
+    figures = (f"from {address} (no group): {tried} probes, {tried - len(intruder_accepted)} refused ("
+               + _tally(results)
                + f"; gossip joins refused {sum(1 for g in gossip if not g['joined'])} of {len(gossip)}); "
+               f"from the controller without credentials: {len(from_controller)} probes, "
+               f"{sum(1 for r in from_controller if refused(r))} refused ({_tally(from_controller)}); "
                f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
                f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
     problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]
     problems += [f"the intruder's Alertmanager did not run for the {g['kind']} gossip attempt" for g in gossip
                  if not g["ran"]]
-    if members_after != members_before or len(results) != len(plan):
+    if members_after != members_before or len(results) != len(plan) or len(from_controller) != len(own):
         problems.append(f"cluster sizes {members_before} -> {members_after}; {len(results)} of {len(plan)} probes ran")
     if summary.returncode != 0:
         problems.append("a service is down after the probes:\n" + summary.stdout)

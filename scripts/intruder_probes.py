@@ -4,8 +4,11 @@ probe of a plan and print what came back, one JSON object per probe.
 
     python3 intruder_probes.py PLAN_JSON
 
-A probe is ``{"name", "kind": "http", "method", "url", "body"}`` or
-``{"name", "kind": "mysql", "address", "port"}``. The intruder has no credentials
+A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
+``{"name", "kind": "mysql", "address", "port"}`` or ``{"name", "kind": "tcp",
+"address", "port"}`` (does anything accept a connection). A probe the host firewall
+drops ends as ``no answer`` after TIMEOUT seconds; probes run in parallel, so the
+whole plan takes a few timeouts, not one per probe. The intruder has no credentials
 and trusts no CA (certificates are not checked: what is tested is whether the
 daemon obeys a stranger, not whether the stranger trusts it). Standard library
 only: the container has Python and nothing of the stack.
@@ -17,10 +20,18 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 STRANGER = ssl.create_default_context()
 STRANGER.check_hostname = False
 STRANGER.verify_mode = ssl.CERT_NONE
+TIMEOUT = 4
+
+
+def _no_connection(error):
+    """``no answer`` (dropped: a timeout) or ``closed`` (nothing listens, or a reset)."""
+    text = str(getattr(error, "reason", error))
+    return {"status": "no answer" if "timed out" in text else "closed", "answer": f"no connection: {text}"}
 
 
 def http(probe):
@@ -29,30 +40,43 @@ def http(probe):
                                      data=body.encode() if body is not None else None,
                                      headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=5, context=STRANGER) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=STRANGER) as response:  # noqa: S310
             return {"status": response.status, "answer": response.read(200).decode(errors="replace")}
     except urllib.error.HTTPError as error:
         return {"status": error.code, "answer": error.read(200).decode(errors="replace")}
     except (OSError, ssl.SSLError) as error:
-        return {"status": None, "answer": f"no connection: {error}"}
+        return _no_connection(error)
 
 
 def mysql(probe):
     """The server's first packet: a handshake (10) lets a client try to log in; an error (0xff) does not."""
     try:
-        with socket.create_connection((probe["address"], probe["port"]), timeout=5) as conn:
+        with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT) as conn:
             packet = conn.recv(512)
     except OSError as error:
-        return {"status": None, "answer": f"no connection: {error}"}
+        return _no_connection(error)
     if len(packet) > 4 and packet[4] == 0xFF:
         return {"status": "error packet", "answer": packet[7:].decode(errors="replace")}
     return {"status": "handshake", "answer": "the server offers a login"}
 
 
+def tcp(probe):
+    """Whether anything accepts a TCP connection on that port."""
+    try:
+        with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT):
+            return {"status": "connected", "answer": "a connection was accepted"}
+    except OSError as error:
+        return _no_connection(error)
+
+
+def run(probe):
+    return {"name": probe["name"], **{"http": http, "mysql": mysql, "tcp": tcp}[probe["kind"]](probe)}
+
+
 def main():
-    for probe in json.loads(sys.argv[1]):
-        result = {"http": http, "mysql": mysql}[probe["kind"]](probe)
-        print(json.dumps({"name": probe["name"], **result}), flush=True)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for result in pool.map(run, json.loads(sys.argv[1])):
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ SYSTEMD_FLAGS = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
-# Groups whose hosts change their own network: keepalived's floating address, and
-# the partition drill's routes between Alertmanager hosts.
-NET_ADMIN_GROUPS = {"loadbalancer", "alertmanager"}
+# Every host changes its own network: the host firewall (roles/firewall, nftables),
+# keepalived's floating address, the partition drill's routes between Alertmanager hosts.
+NET_ADMIN = True
 
 # What the summary probes: group -> (service, port variable, path), for the tiers
 # site.yml builds; the port is the host's setting or the role default (topology.py).
@@ -122,7 +122,7 @@ def up(args):
         print(f"lab: network {network} {settings['lab_network_subnet']} created")
     for host, info in hosts.items():
         state = container_state(info["container"])
-        net_admin = bool(NET_ADMIN_GROUPS & set(info["groups"]))
+        net_admin = NET_ADMIN
         if state is not None and container_origin(info["container"]) != (args.image, public_key, net_admin):
             # Made by another checkout (its key), from another image or with other
             # capabilities: the container is made anew.
@@ -174,11 +174,16 @@ def vip_holder(hosts, vip):
     return holders[0] if len(holders) == 1 else None
 
 
-def probe(url, topo=None, tier=None):
+def probe(url, topo=None, tier=None, container=None):
     """HTTP status of ``url`` (with ``tier``'s CA and credentials), or for ``tcp://host:port``
-    whether a connection opens ('open')."""
+    whether a connection opens ('open'): from inside ``container`` when given (a port the
+    host firewall opens only to other tiers, such as MySQL to Grafana)."""
     if url.startswith("tcp://"):
         host, port = url[len("tcp://"):].rsplit(":", 1)
+        if container:
+            done = run(["docker", "exec", container, "timeout", "3", "bash", "-c", f": </dev/tcp/{host}/{port}"],
+                       check=False)
+            return "open" if done.returncode == 0 else f"DOWN (exit {done.returncode} {done.stderr.strip()[:80]})"
         try:
             with socket.create_connection((host, int(port)), timeout=2):
                 return "open"
@@ -232,7 +237,10 @@ def summary(args):
                 continue
             scheme = topo.access(tier)["scheme"] if tier and port_var_is_direct(name) else "http"
             url = f"tcp://{info['address']}:{port}" if path is None else f"{scheme}://{info['address']}:{port}{path}"
-            rows.append((host, state, systemd, name, url, probe(url, topo, tier) if state == "running" else "-"))
+            # A bare TCP service (MariaDB) answers only its callers: checked from its own host.
+            inside = info["container"] if path is None else None
+            rows.append((host, state, systemd, name, url + (" (from the host)" if inside else ""),
+                         probe(url, topo, tier, inside) if state == "running" else "-"))
     vips = sorted({str(info["vars"].get("keepalived_virtual_ipaddress", "")).split("/")[0]
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
     for vip in vips:

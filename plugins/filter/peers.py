@@ -69,6 +69,20 @@ Filters
     reissues every certificate of its kind (the old ones would not verify);
     otherwise only hosts without a certificate get one.
     Example: ``groups | stack_pki_plan(hostvars, ['web/ca.crt'], ['prometheus_web'])``
+``firewall_rules``
+    ``inventory_hostname | firewall_rules(groups, hostvars, admin_sources=[...],
+    operator_sources=[...])`` -> the inbound flows this host must accept, one
+    ``{name, proto, ports, v4, v6, anywhere}`` per flow: SSH from the admin
+    sources; each daemon's port from the hosts that call it (node_exporter and
+    Prometheus from Prometheus, Alertmanager's web ports from Prometheus and the
+    balancers, gossip from the other instances, remote storage from Prometheus and
+    Grafana, MySQL from Grafana, Grafana from the balancers, the front from
+    ``client_sources``, VRRP between balancers); every HTTP port from the operator
+    sources too; the host's ``firewall_extra_rules``. Ports follow the same
+    settings as the roles (``node_exporter_port``, ``prometheus_port``, an
+    instance's ``web_port``...). An address that is not an IP is refused, naming
+    the host. Example: ``'vm-1' | firewall_rules(groups, hostvars,
+    admin_sources=['10.0.0.0/24'])``
 ``san_name``
     ``'10.0.0.1' | san_name`` -> ``'IP:10.0.0.1'``; ``'prom-a' | san_name`` ->
     ``'DNS:prom-a'``; an error for a value that is neither.
@@ -461,6 +475,142 @@ def stack_pki_plan(groups, hostvars, present, credentials):
             "credentials": [name for name in credentials if f"credentials/{name}" not in have]}
 
 
+# (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
+_FLOWS = (
+    ("node_exporter", "all", ("tcp",), ("node_exporter_port", 9100), ("prometheus", "prometheus_global"), True),
+    ("prometheus", "prometheus", ("tcp",), ("prometheus_port", 9090),
+     ("prometheus", "prometheus_global", "loadbalancer"), True),
+    ("prometheus", "prometheus_global", ("tcp",), ("prometheus_port", 9090),
+     ("prometheus_global", "loadbalancer"), True),
+    ("remote_storage", "remote_storage", ("tcp",), ("remote_storage_port", 8428),
+     ("prometheus", "prometheus_global", "grafana", "loadbalancer"), True),
+    ("mysql", "mysql", ("tcp",), ("mysql_port", 3306), ("grafana",), False),
+    ("grafana", "grafana", ("tcp",), ("grafana_http_port", 3000), ("loadbalancer",), True),
+    ("grafana_ha", "grafana", ("tcp", "udp"), ("grafana_ha_port", 9094), ("grafana",), False),
+    ("vrrp", "loadbalancer", ("vrrp",), None, ("loadbalancer",), False),
+)
+_EXTRA_KEYS = {"name", "proto", "ports", "from_groups", "sources"}
+
+
+def _networks(filter_name, values, where):
+    """Split IP addresses and networks into (IPv4, IPv6) lists; a clear error for anything else."""
+    if isinstance(values, str) or not hasattr(values, "__iter__"):
+        raise AnsibleFilterError(f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
+    v4, v6 = set(), set()
+    for value in values:
+        try:
+            network = ipaddress.ip_network(str(value).strip(), strict=False)
+        except ValueError:
+            raise AnsibleFilterError(f"{filter_name}: {where} holds {value!r}, which is not an IP address or "
+                                     "network") from None
+        text = str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+        (v4 if network.version == 4 else v6).add(text)
+    return sorted(v4, key=ipaddress.ip_network), sorted(v6, key=ipaddress.ip_network)
+
+
+def _ip_of(host, hostvars):
+    address = host_address(host, hostvars)
+    if not is_ip(address):
+        raise AnsibleFilterError(f"firewall_rules: host {host!r} has address {address!r}, a name; the firewall "
+                                 f"needs an IP address: set {DEFAULT_ADDRESS_VAR} for it")
+    return address
+
+
+def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=(),
+                   client_sources=("0.0.0.0/0", "::/0"), ssh_port=22):
+    """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, sorted by name."""
+    if not isinstance(groups, dict) or "all" not in groups:
+        raise AnsibleFilterError("firewall_rules: expects the groups mapping (with 'all')")
+    if host not in groups["all"]:
+        raise AnsibleFilterError(f"firewall_rules: host {host!r} is not in the inventory")
+    admin = _networks("firewall_rules", admin_sources, "firewall_admin_sources")
+    if not admin[0] and not admin[1]:
+        raise AnsibleFilterError(f"firewall_rules: firewall_admin_sources of {host!r} is empty: SSH would be "
+                                 "closed to everyone; list the addresses or networks the controller connects from")
+    operators = _networks("firewall_rules", operator_sources, "firewall_operator_sources")
+    flows = {}
+
+    def allow(name, protos, ports, sources, anywhere=False):
+        for proto in protos:
+            entry = flows.setdefault((name, proto), {"name": name, "proto": proto, "ports": set(),
+                                                     "v4": set(), "v6": set(), "anywhere": False})
+            entry["ports"].update(ports)
+            entry["v4"].update(sources[0])
+            entry["v6"].update(sources[1])
+            entry["anywhere"] = entry["anywhere"] or anywhere
+
+    def callers(names):
+        addresses = sorted({_ip_of(h, hostvars) for g in names for h in groups.get(g, []) if h != host})
+        return _networks("firewall_rules", addresses, "a caller's address")
+
+    def member(group):
+        return host in groups.get(group, [])
+
+    allow("ssh", ("tcp",), {_port("firewall_rules", ssh_port, "ssh_port")}, admin)
+    for name, group, protos, port, calling, operated in _FLOWS:
+        if not member(group):
+            continue
+        ports = set()
+        if port:
+            setting, default = port
+            ports = {_port("firewall_rules", _setting(hostvars, host, setting, default), f"host {host!r} ({setting})")}
+        allow(name, protos, ports, callers(calling))
+        if operated:
+            allow(name, protos, ports, operators)
+    if member("alertmanager"):
+        instances = alertmanager_instances(groups["alertmanager"], hostvars)
+        mine = [i for i in instances if i["host"] == host]
+        gossip = _networks("firewall_rules", sorted({i["address"] for i in instances if i["host"] != host}
+                                                    | {_ip_of(h, hostvars) for h in groups["alertmanager"] if h != host}),
+                           "an Alertmanager instance's address")
+        web_ports = {i["web_port"] for i in mine}
+        allow("alertmanager", ("tcp",), web_ports, callers(("prometheus", "prometheus_global", "loadbalancer")))
+        allow("alertmanager", ("tcp",), web_ports, operators)
+        allow("alertmanager_gossip", ("tcp", "udp"), {i["cluster_port"] for i in mine}, gossip)
+    if member("loadbalancer"):
+        front_ports = {_port("firewall_rules", _setting(hostvars, host, var, default), f"host {host!r} ({var})")
+                       for var, default in (("nginx_listen_port", 80), ("nginx_tls_port", 443))}
+        clients = _networks("firewall_rules", client_sources, "firewall_client_sources")
+        anywhere = "0.0.0.0/0" in clients[0] and "::/0" in clients[1]
+        allow("front", ("tcp",), front_ports, ([], []) if anywhere else clients, anywhere=anywhere)
+    extra = _setting(hostvars, host, "firewall_extra_rules", [])
+    if isinstance(extra, (str, dict)) or not hasattr(extra, "__iter__"):
+        raise AnsibleFilterError(f"firewall_rules: firewall_extra_rules of {host!r} must be a list, got {extra!r}")
+    for position, rule in enumerate(extra):
+        where = f"firewall_extra_rules[{position}] of {host!r}"
+        if not isinstance(rule, dict) or not {"name", "proto", "ports"} <= set(rule) or set(rule) - _EXTRA_KEYS:
+            raise AnsibleFilterError(f"firewall_rules: {where} must be a mapping with name, proto, ports and "
+                                     f"from_groups and/or sources (allowed keys: {', '.join(sorted(_EXTRA_KEYS))}), "
+                                     f"got {rule!r}")
+        if rule["proto"] not in ("tcp", "udp") or not re.fullmatch(r"[a-z0-9_]+", str(rule["name"])):
+            raise AnsibleFilterError(f"firewall_rules: {where}: proto must be tcp or udp and name [a-z0-9_], "
+                                     f"got {rule['proto']!r} and {rule['name']!r}")
+        ports = set()
+        for value in ([rule["ports"]] if isinstance(rule["ports"], (str, int)) else rule["ports"]):
+            low, _, high = str(value).partition("-")
+            first = _port("firewall_rules", low, where)
+            last = _port("firewall_rules", high, where) if high else first
+            if last < first:
+                raise AnsibleFilterError(f"firewall_rules: {where}: port range {value!r} runs backwards")
+            ports.add(first if first == last else f"{first}-{last}")
+        unknown = [g for g in rule.get("from_groups", []) if g not in groups]
+        if unknown:
+            raise AnsibleFilterError(f"firewall_rules: {where} names group(s) {unknown} the inventory does not have")
+        sources = _networks("firewall_rules", rule.get("sources", []), where)
+        from_groups = callers(rule.get("from_groups", []))
+        allow(str(rule["name"]), (rule["proto"],), ports,
+              (sources[0] + from_groups[0], sources[1] + from_groups[1]))
+    result = []
+    for (name, proto), entry in sorted(flows.items()):
+        if not (entry["v4"] or entry["v6"] or entry["anywhere"]):
+            continue  # nobody calls it: the port stays closed
+        result.append({"name": name, "proto": proto,
+                       "ports": sorted(entry["ports"], key=lambda p: int(str(p).split("-")[0])),
+                       "v4": sorted(entry["v4"], key=ipaddress.ip_network),
+                       "v6": sorted(entry["v6"], key=ipaddress.ip_network), "anywhere": entry["anywhere"]})
+    return result
+
+
 class FilterModule:
     """Peer-list filters."""
 
@@ -479,4 +629,5 @@ class FilterModule:
             "stack_certificates": stack_certificates,
             "stack_pki_plan": stack_pki_plan,
             "san_name": san_name,
+            "firewall_rules": firewall_rules,
         }

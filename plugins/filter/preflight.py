@@ -317,13 +317,26 @@ def _balancer_problems(groups, hostvars, problems):
                         "the balancers share one floating address")
 
 
+def _firewall_problems(groups, hostvars, problems):
+    """Each host's firewall plan can be computed (roles/firewall): admin sources set, callers with IP addresses."""
+    for host in sorted(groups.get("all", [])):
+        enabled = _get(hostvars, host, "firewall_enabled")
+        if enabled is not _UNSET and str(enabled).lower() not in ("true", "yes", "1", "on"):
+            continue
+        settings = {name: _get(hostvars, host, f"firewall_{name}") for name in
+                    ("admin_sources", "operator_sources", "client_sources")}
+        kwargs = {name: value for name, value in settings.items() if value is not _UNSET}
+        port = _get(hostvars, host, "ansible_port")
+        _check(problems, peers.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port, **kwargs)
+
+
 def inventory_problems(groups, hostvars):
     """Every problem of the inventory, one line each, naming the host and the variable."""
     if not hasattr(groups, "get"):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
-                  _secret_problems, _web_problems, _balancer_problems):
+                  _secret_problems, _web_problems, _balancer_problems, _firewall_problems):
         check(groups, hostvars, problems)
     return list(dict.fromkeys(problems))
 

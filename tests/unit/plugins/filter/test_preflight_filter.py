@@ -23,6 +23,7 @@ def inventory():
     }
     for host in hostvars:
         hostvars[host]["stack_plain_http"] = True  # the secure defaults have tests of their own, below
+        hostvars[host]["firewall_admin_sources"] = ["10.0.0.1"]
     for host in ("g1", "g2"):
         hostvars[host].update(grafana_database_password=GOOD_SECRET, grafana_admin_password="admin-" + GOOD_SECRET,
                               grafana_secret_key="key-" + GOOD_SECRET)
@@ -48,7 +49,7 @@ def test_every_problem_is_listed_at_once():
     del hostvars["g1"]["grafana_admin_password"]
     hostvars["lb2"]["keepalived_virtual_ipaddress"] = "10.0.0.70"
     problems = inventory_problems(groups, hostvars)
-    assert len(problems) == 6, problems
+    assert len(problems) == 7, problems
     assert "shard 0 has 1 replica(s) (p1); this environment requires at least 2" in problems[0]
     assert "host 'a2' instance '9093' only has the name 'am-2.example'" in problems[1]
     assert problems[2:] == [
@@ -59,6 +60,9 @@ def test_every_problem_is_listed_at_once():
         "for the whole group (group_vars/grafana or the vault file)",
         "host lb2: keepalived_virtual_ipaddress must be the floating address with its prefix length "
         "(for example 10.0.0.70/24); set it in group_vars/loadbalancer",
+        # The firewall's rules name their callers by IP address, once for the whole inventory.
+        "firewall_rules: host 'a2' has address 'am-2.example', a name; the firewall needs an IP address: "
+        "set stack_address for it",
     ]
 
 
@@ -224,3 +228,16 @@ def test_cluster_label_is_one_word():
     problems = inventory_problems(groups, hostvars)
     assert problems == [f"host {h}: alertmanager_cluster_label 'prod\\n--cluster.peer=evil:9094' may hold only "
                         "letters, digits, '.', '_' and '-'" for h in ("a1", "a2")]
+
+
+def test_every_host_firewall_plan_is_computed_before_any_host_is_touched():
+    groups, hostvars = inventory()
+    hostvars["db"]["firewall_admin_sources"] = []
+    hostvars["g2"]["firewall_extra_rules"] = [{"name": "app", "proto": "sctp", "ports": 1}]
+    problems = inventory_problems(groups, hostvars)
+    assert any("firewall_admin_sources of 'db' is empty" in p for p in problems)
+    assert any("firewall_extra_rules[0] of 'g2'" in p and "proto must be tcp or udp" in p for p in problems)
+    # A host whose firewall someone else manages is not planned.
+    hostvars["db"]["firewall_enabled"] = False
+    hostvars["g2"]["firewall_enabled"] = "false"
+    assert inventory_problems(groups, hostvars) == []
