@@ -45,7 +45,7 @@ def inventory(hosts, shards):
     secret = "bench-secret-4f1c9e2a"  # noqa: S105 - a synthetic inventory
     group_vars = {"stack_environment": "bench", "mysql_grafana_password": secret,
                   "grafana_database_password": secret, "grafana_admin_password": secret,
-                  "grafana_secret_key": secret + "-key"}
+                  "grafana_secret_key": secret + "-key", "firewall_admin_sources": ["10.255.0.1"]}
     return {"all": {"children": children, "vars": group_vars}}
 
 

@@ -508,8 +508,8 @@ def _networks(filter_name, values, where):
     return sorted(v4, key=ipaddress.ip_network), sorted(v6, key=ipaddress.ip_network)
 
 
-def _ip_of(host, hostvars):
-    address = host_address(host, hostvars)
+def _ip_of(host, hostvars, known=None):
+    address = known[host] if known and host in known else host_address(host, hostvars)
     if not is_ip(address):
         raise AnsibleFilterError(f"firewall_rules: host {host!r} has address {address!r}, a name; the firewall "
                                  f"needs an IP address: set {DEFAULT_ADDRESS_VAR} for it")
@@ -517,8 +517,12 @@ def _ip_of(host, hostvars):
 
 
 def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=(),
-                   client_sources=("0.0.0.0/0", "::/0"), ssh_port=22):
-    """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, sorted by name."""
+                   client_sources=("0.0.0.0/0", "::/0"), ssh_port=22, addresses=None):
+    """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, sorted by name.
+
+    ``addresses`` (host -> address, optional) saves looking each caller up again when
+    the plans of many hosts are computed at once (site.yml's preflight).
+    """
     if not isinstance(groups, dict) or "all" not in groups:
         raise AnsibleFilterError("firewall_rules: expects the groups mapping (with 'all')")
     if host not in groups["all"]:
@@ -540,8 +544,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             entry["anywhere"] = entry["anywhere"] or anywhere
 
     def callers(names):
-        addresses = sorted({_ip_of(h, hostvars) for g in names for h in groups.get(g, []) if h != host})
-        return _networks("firewall_rules", addresses, "a caller's address")
+        found = sorted({_ip_of(h, hostvars, addresses) for g in names for h in groups.get(g, []) if h != host})
+        return _networks("firewall_rules", found, "a caller's address")
 
     def member(group):
         return host in groups.get(group, [])
@@ -561,7 +565,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         instances = alertmanager_instances(groups["alertmanager"], hostvars)
         mine = [i for i in instances if i["host"] == host]
         gossip = _networks("firewall_rules", sorted({i["address"] for i in instances if i["host"] != host}
-                                                    | {_ip_of(h, hostvars) for h in groups["alertmanager"] if h != host}),
+                                                    | {_ip_of(h, hostvars, addresses) for h in groups["alertmanager"]
+                                                       if h != host}),
                            "an Alertmanager instance's address")
         web_ports = {i["web_port"] for i in mine}
         allow("alertmanager", ("tcp",), web_ports, callers(("prometheus", "prometheus_global", "loadbalancer")))

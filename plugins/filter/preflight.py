@@ -319,6 +319,12 @@ def _balancer_problems(groups, hostvars, problems):
 
 def _firewall_problems(groups, hostvars, problems):
     """Each host's firewall plan can be computed (roles/firewall): admin sources set, callers with IP addresses."""
+    addresses = {}
+    for host in groups.get("all", []):
+        try:
+            addresses[host] = peers.host_address(host, hostvars)
+        except AnsibleError:
+            pass  # named by _address_problems
     for host in sorted(groups.get("all", [])):
         enabled = _get(hostvars, host, "firewall_enabled")
         if enabled is not _UNSET and str(enabled).lower() not in ("true", "yes", "1", "on"):
@@ -327,7 +333,8 @@ def _firewall_problems(groups, hostvars, problems):
                     ("admin_sources", "operator_sources", "client_sources")}
         kwargs = {name: value for name, value in settings.items() if value is not _UNSET}
         port = _get(hostvars, host, "ansible_port")
-        _check(problems, peers.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port, **kwargs)
+        _check(problems, peers.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port,
+               addresses=addresses, **kwargs)
 
 
 def inventory_problems(groups, hostvars):
