@@ -115,6 +115,7 @@ class Lab:
         replica = self.shards[0][0]
         self.scrape_interval = seconds(topo.setting(replica, "prometheus_scrape_interval"))
         self.peer_timeout = seconds(topo.setting(topo.alertmanagers[0]["host"], "alertmanager_cluster_peer_timeout"))
+        self.pushpull = seconds(topo.setting(topo.alertmanagers[0]["host"], "alertmanager_cluster_pushpull_interval"))
 
     def prometheus(self, host, path=""):
         return self.topology.url(host, "prometheus_port", path)
@@ -147,11 +148,11 @@ class Lab:
 # --- helpers ---------------------------------------------------------------------------
 
 def seconds(duration):
-    """A Prometheus duration of whole seconds, minutes or hours ('15s', '1m') in seconds."""
-    match = re.fullmatch(r"(\d+)([smh])", str(duration))
-    if not match:
+    """A duration of whole hours, minutes and seconds ('15s', '1m', Go's '1m0s') in seconds."""
+    parts = re.findall(r"(\d+)([hms])", str(duration))
+    if not parts or "".join(n + u for n, u in parts) != str(duration):
         raise ValueError(f"cannot read the duration {duration!r}")
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+    return sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
 
 
 def ok(url, timeout=2, topology=None, tier=None):
@@ -226,8 +227,9 @@ class Load:
 def drill_prometheus(drill_lab, receiver, short):
     stopped = {shard: replicas[-1] for shard, replicas in drill_lab.shards.items()}
     window = 45 if short else 150
-    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/api/v1/query?query=up", drill_lab.topology)
-    loads = {shard: Load(f"http://{drill_lab.vip}/prometheus/shard-{shard}/api/v1/query?query=up", drill_lab.topology)
+    load = Load(drill_lab.topology.front_url("/prometheus/shard-0/api/v1/query?query=up"), drill_lab.topology)
+    loads = {shard: Load(drill_lab.topology.front_url(f"/prometheus/shard-{shard}/api/v1/query?query=up"),
+                         drill_lab.topology)
              for shard in drill_lab.shards if shard != 0}
     time.sleep(5)
     stop_time = time.time()
@@ -381,8 +383,11 @@ def drill_partition(drill_lab, receiver, short):
     healed = time.monotonic()
     wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
              "the cluster whole again")
+    # A broadcast made during the partition is lost with it; the silence then arrives with the
+    # next full state exchange: a rejoin, or at the latest the push-pull interval (upstream's
+    # design). Two intervals of room; the time it took is the figure.
     wait_for(lambda: all(any(s["id"] == silence_id for s in drill_lab.alertmanager(a, "/api/v2/silences"))
-                         for a in rest.values()), 60, "the cut-off side's silence on every instance")
+                         for a in rest.values()), 2 * drill_lab.pushpull + 10, "the cut-off side's silence on every instance")
     merged = time.monotonic() - healed
     time.sleep(2 * drill_lab.peer_timeout)  # the cut-off side may now deliver what it held back
     keys = [n["group_key"] for n in receiver.notifications(mine)]
@@ -398,7 +403,7 @@ def drill_partition(drill_lab, receiver, short):
 def drill_balancer(drill_lab, receiver, short):
     holder = drill_lab.vip_holder()
     assert holder, f"no balancer holds {drill_lab.vip}"
-    load = Load(f"http://{drill_lab.vip}/prometheus/shard-0/-/ready", drill_lab.topology)
+    load = Load(drill_lab.topology.front_url("/prometheus/shard-0/-/ready"), drill_lab.topology)
     time.sleep(3)
     stopped = time.monotonic()
     subprocess.run(["docker", "stop", "-t", "1", drill_lab.container(holder)], capture_output=True, check=True)
@@ -413,7 +418,7 @@ def drill_balancer(drill_lab, receiver, short):
     finally:
         results = load.stop()
         subprocess.run(["docker", "start", drill_lab.container(holder)], capture_output=True, check=True)
-    wait_for(lambda: ok(f"http://{drill_lab.address(holder)}/prometheus/shard-0/-/ready", topology=drill_lab.topology,
+    wait_for(lambda: ok(drill_lab.topology.front_url("/prometheus/shard-0/-/ready", host=holder), topology=drill_lab.topology,
                         tier="prometheus"), 90, f"{holder} back")
     wait_for(lambda: "active" in drill_lab.exec(holder, "systemctl", "is-active", "keepalived").stdout, 30,
              f"keepalived on {holder}")
@@ -460,7 +465,7 @@ def intruder_plan(drill_lab):
     def http(name, method, url, body=None):
         plan.append({"name": name, "kind": "http", "method": method, "url": url, "body": body})
 
-    front = f"http://{drill_lab.vip}"
+    front = topo.front_url()
     silence = json.dumps({"matchers": [{"name": "alertname", "value": "Intruder", "isRegex": False}],
                           "startsAt": rfc3339(datetime.now(UTC)),
                           "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=1)),

@@ -200,7 +200,7 @@ def probe(url, topo=None, tier=None, container=None):
 
 
 def port_var_is_direct(name):
-    """Services reached on their own port (the front is plain HTTP to its clients here)."""
+    """Services reached on their own port and scheme (the front: topology.front_url)."""
     return not name.startswith("nginx")
 
 
@@ -237,6 +237,8 @@ def summary(args):
                 continue
             scheme = topo.access(tier)["scheme"] if tier and port_var_is_direct(name) else "http"
             url = f"tcp://{info['address']}:{port}" if path is None else f"{scheme}://{info['address']}:{port}{path}"
+            if not port_var_is_direct(name):
+                url = topo.front_url(path, host=host)  # https on nginx_tls_port unless the front is plain
             # A bare TCP service (MariaDB) answers only its callers: checked from its own host.
             inside = info["container"] if path is None else None
             rows.append((host, state, systemd, name, url + (" (from the host)" if inside else ""),
@@ -245,7 +247,7 @@ def summary(args):
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
     for vip in vips:
         holder = vip_holder(hosts, vip) or "nobody"
-        url = f"http://{vip}:{topo.setting(topo.hosts('loadbalancer')[0], 'nginx_listen_port')}/prometheus/shard-0/-/ready"
+        url = topo.front_url("/prometheus/shard-0/-/ready")
         rows.append((f"VIP {vip}", "-", "-", f"floating address (on {holder})", url, probe(url, topo, "prometheus")))
     widths = [max(len(str(row[i])) for row in rows + [("host", "container", "systemd", "service", "url", "health")])
               for i in range(6)]

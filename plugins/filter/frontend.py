@@ -131,12 +131,13 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
     return upstreams
 
 
-def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password=""):
+def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password="", ca_pem=""):
     """Grafana data sources for the Prometheus upstreams, reached through the nginx front.
 
     With ``basic_auth_user`` each source sends basic auth (the password in
     ``secureJsonData``, which Grafana stores encrypted); nginx passes it through to
-    the replicas' ``--web.config.file``.
+    the replicas' ``--web.config.file``. With ``ca_pem`` and an https front, each
+    source checks the front's certificate against that CA.
     """
     if not isinstance(upstreams, list):
         raise AnsibleFilterError(f"grafana_prometheus_datasources: expected prometheus_upstreams, got {upstreams!r}")
@@ -155,9 +156,15 @@ def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", 
             "editable": False,
             "jsonData": {"httpMethod": "POST"},
         })
+        secure = {}
         if basic_auth_user:
-            sources[-1].update(basicAuth=True, basicAuthUser=basic_auth_user,
-                               secureJsonData={"basicAuthPassword": basic_auth_password})
+            sources[-1].update(basicAuth=True, basicAuthUser=basic_auth_user)
+            secure["basicAuthPassword"] = basic_auth_password
+        if ca_pem and frontend_url.startswith("https://"):
+            sources[-1]["jsonData"]["tlsAuthWithCACert"] = True
+            secure["tlsCACert"] = ca_pem
+        if secure:
+            sources[-1]["secureJsonData"] = secure
     return sources
 
 

@@ -182,6 +182,21 @@ class Topology:
         return peers.alertmanager_instances(self.hosts("alertmanager"), self.hostvars)
 
     @cached_property
+    def front_tls(self):
+        """Whether the nginx front serves HTTPS (nginx_tls_enabled; on unless the stack runs plain HTTP)."""
+        tls = self._stack_value("nginx_tls_enabled")
+        return (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")
+
+    def front_url(self, path="", host=None):
+        """``path`` on the front: the floating address, or one balancer's own address (``host``); https
+        on nginx_tls_port unless the front runs plain HTTP. Its certificate comes from the web CA, so
+        ``fetch('prometheus', ...)`` checks it."""
+        balancer = host or self.hosts("loadbalancer")[0]
+        address = self.address(host) if host else self.vip
+        port = self.setting(balancer, "nginx_tls_port" if self.front_tls else "nginx_listen_port")
+        return f"{'https' if self.front_tls else 'http'}://{peers.join_host_port(address, port)}{path}"
+
+    @cached_property
     def vip(self):
         """The balancers' floating address, without its prefix length (None without balancers)."""
         for host in self.hosts("loadbalancer"):

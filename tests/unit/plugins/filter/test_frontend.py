@@ -124,6 +124,18 @@ def test_grafana_prometheus_datasources_send_basic_auth_when_prometheus_wants_it
     assert grafana_provisioning_problems({"apiVersion": 1, "datasources": sources}, "datasources") == []
 
 
+def test_grafana_prometheus_datasources_check_an_https_front_against_its_ca():
+    ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    sources = grafana_prometheus_datasources(prometheus_upstreams(["p1", "p3"], HOSTVARS), "https://10.0.0.70",
+                                             basic_auth_user="promha", basic_auth_password="k3v9-Qz81-pLm2", ca_pem=ca)
+    for source in sources:
+        assert source["jsonData"] == {"httpMethod": "POST", "tlsAuthWithCACert": True}
+        assert source["secureJsonData"] == {"basicAuthPassword": "k3v9-Qz81-pLm2", "tlsCACert": ca}
+    # A plain-HTTP front has no certificate to check: the CA is not sent.
+    plain = grafana_prometheus_datasources(prometheus_upstreams(["p1"], HOSTVARS), "http://10.0.0.70", ca_pem=ca)
+    assert "secureJsonData" not in plain[0] and "tlsAuthWithCACert" not in plain[0]["jsonData"]
+
+
 INI = """\
 [database]
 type = mysql
