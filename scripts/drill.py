@@ -445,12 +445,12 @@ def drill_database(drill_lab, receiver, short):
     health = drill_lab.topology.url(installed[0], "grafana_http_port", "/api/health")
     drill_lab.exec(drill_lab.database, "systemctl", "stop", "mariadb")
     try:
-        wait_for(lambda: not ok(health), 60, "Grafana reporting the database down")
+        wait_for(lambda: not ok(health, topology=drill_lab.topology, tier="grafana"), 60, "Grafana reporting the database down")
         down = "Grafana's /api/health failed while the database was stopped"
     finally:
         drill_lab.exec(drill_lab.database, "systemctl", "start", "mariadb")
     started = time.monotonic()
-    wait_for(lambda: ok(health), 90, "Grafana healthy again")
+    wait_for(lambda: ok(health, topology=drill_lab.topology, tier="grafana"), 90, "Grafana healthy again")
     return f"{down}; healthy again {time.monotonic() - started:.1f}s after it came back", []
 
 

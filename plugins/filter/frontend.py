@@ -75,6 +75,8 @@ def secret_problem(value, min_length=MIN_SECRET_LENGTH):
         return "is a placeholder; set a real value through ansible-vault"
     if len(value) < int(min_length):
         return f"is shorter than {min_length} characters"
+    if any(c in value for c in "\r\n\0") or '"""' in value:
+        return "holds a line break, a NUL or three double quotes, which would end its quoted value in a config file"
     return ""
 
 

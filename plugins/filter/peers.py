@@ -418,7 +418,8 @@ def prometheus_shards(hosts, hostvars, min_replicas=1, shard_var="prometheus_sha
 SERVICE_NAMES = {"prometheus_web_tls_server_name": "prometheus",
                  "alertmanager_web_tls_server_name": "alertmanager",
                  "node_exporter_web_tls_server_name": "node-exporter",
-                 "remote_storage_tls_server_name": "remote-storage"}
+                 "remote_storage_tls_server_name": "remote-storage",
+                 "grafana_tls_server_name": "grafana"}
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _DNS = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
@@ -463,14 +464,47 @@ def stack_certificates(groups, hostvars):
     return certificates
 
 
-def stack_pki_plan(groups, hostvars, present, credentials):
-    """The CAs, certificates and credentials missing from the secrets directory."""
+def _certificate_names(path, renew_days):
+    """The subjectAltNames (``IP:``/``DNS:``) of the certificate at ``path``; None when it cannot be read
+    or ends within ``renew_days``."""
+    import datetime
+
+    from cryptography import x509
+    try:
+        with open(path, "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError):
+        return None
+    if cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC) < datetime.timedelta(days=renew_days):
+        return None
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return ({f"IP:{a}" for a in sans.get_values_for_type(x509.IPAddress)}
+            | {f"DNS:{d}" for d in sans.get_values_for_type(x509.DNSName)})
+
+
+def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, renew_days=30):
+    """The CAs, certificates and credentials missing from the secrets directory.
+
+    With ``secrets_dir``, a certificate that is there but no longer covers every name its
+    host needs (a new address, a new service name), cannot be read, or ends within
+    ``renew_days`` is planned again with ``reissue: true`` (same key, new certificate).
+    """
     if not isinstance(present, (list, tuple)) or not isinstance(credentials, (list, tuple)):
         raise AnsibleFilterError("stack_pki_plan: present and credentials must be lists of names")
     have = set(present)
     cas = [kind for kind in ("web", "gossip") if f"{kind}/ca.crt" not in have]
-    certificates = [c for c in stack_certificates(groups, hostvars)
-                    if c["kind"] in cas or f"{c['kind']}/{c['host']}.crt" not in have]
+    certificates = []
+    for cert in stack_certificates(groups, hostvars):
+        name = f"{cert['kind']}/{cert['host']}.crt"
+        if cert["kind"] in cas or name not in have:
+            certificates.append(cert)
+        elif secrets_dir:
+            names = _certificate_names(f"{secrets_dir}/{name}", int(renew_days))
+            if names is None or not set(cert["names"]) <= names:
+                certificates.append(dict(cert, reissue=True))
     return {"cas": cas, "certificates": certificates,
             "credentials": [name for name in credentials if f"credentials/{name}" not in have]}
 

@@ -43,10 +43,12 @@ ACCESS = {
                       "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web"),
     "remote_storage": ("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
                        "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
+    # Grafana's port has no basic auth of the stack's (users log in to Grafana itself).
+    "grafana": ("grafana_tls_enabled", None, None, "grafana_tls_ca_src", None),
 }
-# The tier behind a port variable (others, such as Grafana's, are plain HTTP here).
+# The tier behind a port variable (others are plain HTTP here).
 PORT_TIER = {"prometheus_port": "prometheus", "node_exporter_port": "node_exporter",
-             "remote_storage_port": "remote_storage"}
+             "remote_storage_port": "remote_storage", "grafana_http_port": "grafana"}
 _REFERENCE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
 
@@ -139,11 +141,12 @@ class Topology:
         return Path(value) if value and "{{" not in str(value) else self.inventory / ".secrets"
 
     def access(self, tier):
-        """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter, remote_storage)."""
+        """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter,
+        remote_storage, grafana)."""
         tls_var, user_var, password_var, ca_var, credential = ACCESS[tier]
         tls = self._stack_value(tls_var)
         tls = (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")
-        user = self._stack_value(user_var)
+        user = self._stack_value(user_var) if user_var else ""
         user = ("" if self.plain else "promha") if user is None or "{{" in str(user) else user
         auth = None
         if user:

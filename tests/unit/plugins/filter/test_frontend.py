@@ -36,6 +36,11 @@ def test_secret_problem_minimum_length_is_a_parameter():
     assert secret_problem("abcdefgh", min_length=9) == "is shorter than 9 characters"
 
 
+@pytest.mark.parametrize("value", ["k3v9-Qz81-pLm2\nadmin_user = x", "k3v9-Qz81\r-pLm2", 'k3v9-Qz81-"""pLm2', "k3v9-Qz81\0pLm2"])
+def test_secret_problem_refuses_what_would_end_a_quoted_value(value):
+    assert "line break" in secret_problem(value)
+
+
 def test_secret_problems_names_each_bad_variable_in_order():
     assert secret_problems({
         "grafana_admin_password": "k3v9-Qz81-pLm2",

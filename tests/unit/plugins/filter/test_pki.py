@@ -20,7 +20,7 @@ def by(certificates, host, kind):
 def test_web_certificate_names():
     certs = stack_certificates(GROUPS, HOSTVARS)
     assert by(certs, "prom-a", "web") == ["IP:10.0.0.11", "DNS:prom-a", "DNS:prom.internal", "DNS:alertmanager",
-                                          "DNS:node-exporter", "DNS:remote-storage"]
+                                          "DNS:node-exporter", "DNS:remote-storage", "DNS:grafana"]
     assert by(certs, "am-1", "web")[0] == "IP:fd00::21"
 
 
@@ -91,3 +91,41 @@ def test_a_new_ca_reissues_its_kind():
 def test_plan_refuses_non_lists():
     with pytest.raises(AnsibleFilterError, match="must be lists"):
         stack_pki_plan(GROUPS, HOSTVARS, "web/ca.crt", [])
+
+
+def write_certificate(path, names, days):
+    """A self-signed certificate with these subjectAltNames, ending in ``days``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    sans = [x509.IPAddress(ipaddress.ip_address(n[3:])) if n.startswith("IP:") else x509.DNSName(n[4:]) for n in names]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_certificate_whose_names_or_time_ran_out_is_reissued(tmp_path):
+    certs = {(c["kind"], c["host"]): c["names"] for c in stack_certificates(GROUPS, HOSTVARS)}
+    write_certificate(tmp_path / "web" / "prom-a.crt", certs[("web", "prom-a")], 400)
+    # lb-1's address changed since its certificate was issued.
+    write_certificate(tmp_path / "web" / "lb-1.crt", ["IP:10.0.0.99"] + certs[("web", "lb-1")][1:], 400)
+    write_certificate(tmp_path / "web" / "am-1.crt", certs[("web", "am-1")], 10)  # ends in 10 days
+    (tmp_path / "gossip").mkdir()
+    (tmp_path / "gossip" / "am-1.crt").write_text("not a certificate")
+    present = ["web/ca.crt", "gossip/ca.crt", "web/am-1.crt", "web/lb-1.crt", "web/prom-a.crt", "gossip/am-1.crt"]
+    plan = stack_pki_plan(GROUPS, HOSTVARS, present, [], secrets_dir=str(tmp_path))
+    assert [(c["kind"], c["host"], c.get("reissue")) for c in plan["certificates"]] == [
+        ("web", "am-1", True), ("web", "lb-1", True), ("gossip", "am-1", True)]
+    assert stack_pki_plan(GROUPS, HOSTVARS, present, [], secrets_dir=str(tmp_path), renew_days=5)["certificates"][0][
+        "host"] == "lb-1"
