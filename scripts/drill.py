@@ -56,6 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+import intruder  # noqa: E402
 import lab  # noqa: E402
 from live import wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
@@ -457,103 +458,24 @@ def drill_database(drill_lab, receiver, short):
 INTRUDER_PORT = 9093  # the intruder's own Alertmanager, trying to join the gossip
 
 
-def intruder_plan(drill_lab):
-    """Every probe a stranger tries: lifecycle, admin and write APIs of every daemon, directly and
-    through the floating address, and a database login."""
-    topo, plan = drill_lab.topology, []
-
-    def http(name, method, url, body=None):
-        plan.append({"name": name, "kind": "http", "method": method, "url": url, "body": body})
-
-    front = topo.front_url()
-    silence = json.dumps({"matchers": [{"name": "alertname", "value": "Intruder", "isRegex": False}],
-                          "startsAt": rfc3339(datetime.now(UTC)),
-                          "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=1)),
-                          "createdBy": "intruder", "comment": "should never exist"})
-    for host in topo.hosts("prometheus") + topo.hosts("prometheus_global"):
-        for path in ("/-/quit", "/-/reload", "/api/v1/admin/tsdb/snapshot", "/api/v1/admin/tsdb/delete_series?match[]=up"):
-            http(f"{host} POST {path}", "POST", topo.url(host, "prometheus_port", path))
-        http(f"{host} GET /api/v1/query", "GET", topo.url(host, "prometheus_port", "/api/v1/query?query=up"))
-    for shard in drill_lab.shards:
-        for path in ("-/quit", "-/reload", "api/v1/admin/tsdb/snapshot"):
-            http(f"front shard {shard} POST /{path}", "POST", f"{front}/prometheus/shard-{shard}/{path}")
-    for instance in topo.alertmanagers:
-        base = f"{topo.access('alertmanager')['scheme']}://{instance['web']}"
-        http(f"{instance['peer_name']} POST /api/v2/silences", "POST", f"{base}/api/v2/silences", silence)
-        http(f"{instance['peer_name']} POST /-/quit", "POST", f"{base}/-/quit")
-    http("front POST /alertmanager/api/v2/silences", "POST", f"{front}/alertmanager/api/v2/silences", silence)
-    http("front POST /alertmanager/-/reload", "POST", f"{front}/alertmanager/-/reload")
-    for host in topo.hosts("remote_storage"):
-        for method, path in (("POST", "/api/v1/import"), ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up"),
-                             ("GET", "/snapshot/create"), ("GET", "/internal/force_merge"),
-                             ("GET", "/api/v1/query?query=up")):
-            http(f"{host} {method} {path.split('?')[0]}", method, topo.url(host, "remote_storage_port", path),
-                 '{"metric":{"__name__":"intruder"},"values":[1],"timestamps":[0]}' if "import" in path else None)
-    for host in topo.hosts("all"):
-        http(f"{host} GET node_exporter /metrics", "GET", topo.url(host, "node_exporter_port", "/metrics"))
-    for host in topo.hosts("mysql"):
-        plan.append({"name": f"{host} MySQL login", "kind": "mysql", "address": topo.address(host),
-                     "port": int(topo.setting(host, "mysql_port"))})
-    # Ports outside the stranger's part of the firewall plan: SSH everywhere, gossip,
-    # the balancers' local status page, Grafana's port.
-    def tcp(name, host, port):
-        plan.append({"name": f"{host} TCP {port} ({name})", "kind": "tcp", "address": topo.address(host),
-                     "port": int(port), "ssh": name == "ssh"})
-    for host in topo.hosts("all"):
-        tcp("ssh", host, 22)
-    for instance in topo.alertmanagers:
-        plan.append({"name": f"{instance['peer_name']} TCP {instance['cluster_port']} (gossip)", "kind": "tcp",
-                     "address": instance["address"], "port": int(instance["cluster_port"]), "ssh": False})
-    for host in topo.hosts("loadbalancer"):
-        tcp("nginx status", host, topo.setting(host, "nginx_status_port"))
-    for host in topo.hosts("grafana"):
-        tcp("grafana", host, topo.setting(host, "grafana_http_port"))
-    return plan
-
-
-def refused(result):
-    """A probe is refused when the daemon answers 401/403/404/405 or an error packet, or nothing answers
-    (the host firewall drops it: ``no answer``; nothing listens: ``closed``)."""
-    return result["status"] in (401, 403, 404, 405, "error packet", "no answer", "closed")
-
-
-def _tally(results):
-    statuses = {}
-    for result in results:
-        statuses[str(result["status"])] = statuses.get(str(result["status"]), 0) + 1
-    return ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-
-
 def drill_intruder(drill_lab, receiver, short):
     import ipaddress
     network = drill_lab.settings["lab_network_name"]
     subnet = ipaddress.ip_network(drill_lab.settings["lab_network_subnet"])
     taken = {drill_lab.address(h) for h in drill_lab.hosts} | {drill_lab.vip}
     address = next(str(a) for a in reversed(list(subnet.hosts())) if str(a) not in taken)
-    name = f"{drill_lab.settings['lab_container_prefix']}intruder"
     image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", drill_lab.container(drill_lab.database)],
                            capture_output=True, text=True, check=True).stdout.strip()
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"{lab.LABEL}={network}", "--network", network,
-                    "--ip", address, "--entrypoint", "sleep", image, "infinity"], capture_output=True, check=True)
     members_before = cluster_sizes(drill_lab)
-    try:
-        subprocess.run(["docker", "cp", str(ROOT / "scripts" / "intruder_probes.py"), f"{name}:/root/"], check=True)
-        plan = intruder_plan(drill_lab)
-        ran = subprocess.run(["docker", "exec", name, "python3", "/root/intruder_probes.py", json.dumps(plan)],
-                             capture_output=True, text=True, check=True, timeout=600)
-        results = [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
+    plan = intruder.intruder_plan(drill_lab.topology)
+    with intruder.stranger(network, address, image, label=f"{lab.LABEL}={network}") as name:
+        results = intruder.probe_from(name, plan)
         gossip = intruder_gossip(drill_lab, name, address)
-        # The same probes from the controller, which the firewall lets through as admin and
-        # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import intruder_probes
-        own = [p for p in plan if not p.get("ssh")]
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            from_controller = list(pool.map(intruder_probes.run, own))
-    finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    # The same probes from the controller, which the firewall lets through as admin and
+    # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
+    own = [p for p in plan if not p.get("ssh")]
+    from_controller = intruder.probe_here(own)
+    refused, tally = intruder.refused, intruder.tally
     accepted = ([r for r in results if not refused(r)] + [g for g in gossip if g["joined"]]
                 + [dict(r, name=f"controller: {r['name']}") for r in from_controller if not refused(r)])
     members_after = cluster_sizes(drill_lab)
@@ -562,10 +484,10 @@ def drill_intruder(drill_lab, receiver, short):
     tried = len(results) + len(gossip)
     intruder_accepted = [r for r in accepted if not r["name"].startswith("controller: ")]
     figures = (f"from {address} (no group): {tried} probes, {tried - len(intruder_accepted)} refused ("
-               + _tally(results)
+               + tally(results)
                + f"; gossip joins refused {sum(1 for g in gossip if not g['joined'])} of {len(gossip)}); "
                f"from the controller without credentials: {len(from_controller)} probes, "
-               f"{sum(1 for r in from_controller if refused(r))} refused ({_tally(from_controller)}); "
+               f"{sum(1 for r in from_controller if refused(r))} refused ({tally(from_controller)}); "
                f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
                f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
     problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]

@@ -1,9 +1,13 @@
-"""The front on live servers: shared database grants, nginx balancing, the floating address.
+"""The front on live servers: shared database grants, nginx balancing, the floating address,
+and a stranger on the network.
 
-Tests run in file order. Figures (requests failed, seconds for the address to
-move) are printed; run with -s to see them (the scenario's verifier does).
-Grafana itself is only exercised when GRAFANA_PACKAGE_FILE names a package; the
-Grafana checks otherwise report themselves as skipped, with the reason.
+Everything runs on the secure defaults: the stack's own CA and generated credentials
+(under the scenario's stack_secrets_dir), HTTPS everywhere, TLS to the database, the
+host firewall on every host. Tests run in file order. Figures (requests failed,
+seconds for the address to move, probes refused) are printed; run with -s to see
+them (the scenario's verifier does). Grafana itself is only exercised when
+GRAFANA_PACKAGE_FILE names a package; the Grafana checks otherwise report
+themselves as skipped, with the reason.
 """
 
 import base64
@@ -28,8 +32,10 @@ import yaml
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
 sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
+import intruder  # noqa: E402
 import live  # noqa: E402
 from live import wait_for  # noqa: E402
+from topology import Topology  # noqa: E402
 
 DB = "10.213.40.11"
 # The scenario's throwaway secrets, read from molecule.yml so they are written once.
@@ -49,11 +55,14 @@ def docker(host, *cmd):
     return subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=False)
 
 
-# Prometheus and Alertmanager want HTTPS and basic auth here (molecule.yml); nginx
-# passes the client's credentials through.
-WEB_CA = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / "web" / "ca.crt"
-PROM_AUTH = ("promha", "molecule-prom-7c1d93e0")
-AM_AUTH = ("promha", "molecule-am-5d02b7c4")
+# The stack's own CA and generated credentials (roles/pki, stack_secrets_dir in
+# molecule.yml): Prometheus and Alertmanager want HTTPS and basic auth, nginx passes
+# the client's credentials through, the front and Grafana serve the same CA's certificates.
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+SECRETS = EPHEMERAL / "secrets"
+WEB_CA = SECRETS / "web" / "ca.crt"
+PROM_AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
+AM_AUTH = ("promha", (SECRETS / "credentials" / "alertmanager_web").read_text().strip())
 
 
 def basic(auth):
@@ -63,7 +72,7 @@ def basic(auth):
 def get(url, timeout=2.0, auth=PROM_AUTH, context=None):
     """GET `url` (with basic auth); return (status, headers, body) - status 0 for a connection failure."""
     request = urllib.request.Request(url, headers=basic(auth) if auth else {})
-    if context is None and url.startswith("https://") and any(r in url for r in REPLICAS.values()):
+    if context is None and url.startswith("https://"):
         context = ssl.create_default_context(cafile=str(WEB_CA))
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
@@ -74,11 +83,12 @@ def get(url, timeout=2.0, auth=PROM_AUTH, context=None):
         return 0, {}, ""
 
 
-DB_CA = "/etc/ssl/promha-mysql-ca.crt"  # installed by prepare.yml
+DB_CA = "/etc/ssl/promha-web-ca.crt"  # the stack's web CA, which issued the database's certificate
 
 
 def sql(host, query, user="grafana", password=DB_PASSWORD, tls=True):
     """Run `query` on the database from `host`; over TLS, checking the server's certificate."""
+    subprocess.run(["docker", "cp", str(WEB_CA), f"{host}:{DB_CA}"], capture_output=True, check=True)
     tls_flags = ["--ssl", f"--ssl-ca={DB_CA}", "--ssl-verify-server-cert"] if tls else ["--skip-ssl"]
     return docker(host, "mysql", f"-h{DB}", f"-u{user}", f"-p{password}", "--connect-timeout=5",
                   *tls_flags, "-N", "-e", query)
@@ -104,9 +114,12 @@ def test_database_is_utf8mb4_and_reachable_from_grafana_hosts_only():
         result = sql(host, "SELECT CURRENT_USER()")
         assert result.returncode == 0, f"{host}: {result.stderr}"
         assert result.stdout.strip().startswith("grafana@10.213.40."), result.stdout
+    # From a host that is not a Grafana host, the host firewall drops the connection before
+    # the grants are asked; without the firewall, the grants refuse it.
     refused = sql("fp-a", "SELECT 1")
     assert refused.returncode != 0
-    assert "not allowed to connect" in refused.stderr or "Access denied" in refused.stderr, refused.stderr
+    assert any(text in refused.stderr for text in ("Can't connect", "not allowed to connect", "Access denied")), \
+        refused.stderr
     print(f"\n  grafana account from fp-a (not a Grafana host): {refused.stderr.strip()}")
 
 
@@ -143,9 +156,16 @@ def test_grafana_ini_shares_database_and_secret_key(tmp_path):
         assert (database["type"], database["host"], database["name"], database["user"]) == \
             ("mysql", f"{DB}:3306", "grafana", "grafana"), host
         assert database["password"].strip('"') == DB_PASSWORD
-        assert config["security"]["secret_key"] == SECRET_KEY
+        # TLS to the database, its certificate checked against the CA and its address.
+        assert (database["ssl_mode"], database["server_cert_name"]) == ("true", DB), host
+        assert database["ca_cert_path"] == "/etc/grafana/mysql-ca.crt"
+        assert config["security"]["secret_key"].strip('"') == SECRET_KEY
+        assert config["security"]["cookie_secure"] == "true"
         assert config["remote_cache"]["type"] == "database"
-        assert config["server"]["root_url"] == f"http://{VIP}/grafana/"
+        assert config["server"]["root_url"] == f"https://{VIP}/grafana/"
+        assert (config["server"]["protocol"], config["server"]["http_addr"]) == ("https", GRAFANA[host])
+        assert config["server"]["cert_file"] == "/etc/grafana/tls/server.crt"
+        assert config["unified_alerting"]["ha_listen_address"] == f"{GRAFANA[host]}:9094"
         others = sorted(f"{address}:9094" for name, address in GRAFANA.items() if name != host)
         assert config["unified_alerting"]["ha_peers"].split(",") == others, host
         assert config["unified_alerting"]["ha_advertise_address"] == f"{GRAFANA[host]}:9094"
@@ -164,7 +184,7 @@ def test_shard_queries_spread_and_survive_a_stopped_replica():
         if i == 200:
             assert docker("fp-a", "systemctl", "stop", "prometheus").returncode == 0
             stopped_at = i
-        status, headers, _ = get(f"http://{balancer}{SHARD_PATH}/api/v1/query?query=up", timeout=5)
+        status, headers, _ = get(f"https://{balancer}{SHARD_PATH}/api/v1/query?query=up", timeout=5)
         if status != 200:
             failures += 1
             continue
@@ -179,14 +199,23 @@ def test_shard_queries_spread_and_survive_a_stopped_replica():
     assert min(answered.values()) >= 50, answered  # both replicas carried real traffic
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def test_front_serves_tls_and_keeps_its_status_page_private():
-    context = ssl.create_default_context(
-        cafile=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls" / "ca.crt"))
     for address in [VIP, *BALANCERS.values()]:
-        status, headers, _ = get(f"https://{address}{SHARD_PATH}/-/ready", timeout=5, context=context)
+        status, headers, _ = get(f"https://{address}{SHARD_PATH}/-/ready", timeout=5)
         assert status == 200, address
         assert headers["Strict-Transport-Security"] == "max-age=31536000", address
         assert headers["X-Content-Type-Options"] == "nosniff", address
+        # Plain HTTP is only sent on to HTTPS.
+        try:
+            urllib.request.build_opener(NoRedirect).open(f"http://{address}{SHARD_PATH}/-/ready", timeout=5)
+            raise AssertionError(f"{address}: plain HTTP answered")
+        except urllib.error.HTTPError as error:
+            assert (error.code, error.headers["Location"]) == (301, f"https://{address}{SHARD_PATH}/-/ready")
     for host, address in BALANCERS.items():
         assert get(f"http://{address}:8080/nginx_status")[0] == 0, f"{host}: status page reachable from outside"
         inside = docker(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
@@ -199,12 +228,13 @@ def test_nginx_reaches_prometheus_and_alertmanager_over_https_with_the_clients_c
     (proxy_ssl_verify) and passes the client's Authorization header on."""
     for host in BALANCERS:
         conf = docker(host, "cat", "/etc/nginx/nginx.conf").stdout
-        assert conf.count("proxy_ssl_verify on;") == 2, host  # the shard and the Alertmanagers
+        assert conf.count("proxy_ssl_verify on;") == 3, host  # the shard, the Alertmanagers, Grafana
         assert "proxy_pass https://prometheus_shard_0/;" in conf and "proxy_pass https://alertmanager/;" in conf
+        assert "proxy_pass https://grafana;" in conf and "proxy_ssl_name grafana;" in conf
     for path, auth in ((f"{SHARD_PATH}/api/v1/query?query=up", PROM_AUTH), ("/alertmanager/api/v2/status", AM_AUTH)):
-        assert get(f"http://{VIP}{path}", auth=auth)[0] == 200, path
-        assert get(f"http://{VIP}{path}", auth=None)[0] == 401, path
-        assert get(f"http://{VIP}{path}", auth=("promha", "wrong-password-123"))[0] == 401, path
+        assert get(f"https://{VIP}{path}", auth=auth)[0] == 200, path
+        assert get(f"https://{VIP}{path}", auth=None)[0] == 401, path
+        assert get(f"https://{VIP}{path}", auth=("promha", "wrong-password-123"))[0] == 401, path
     for replica in REPLICAS.values():  # directly: HTTPS only
         assert get(f"https://{replica}/-/ready")[0] == 200, replica
         assert get(f"http://{replica}/-/ready")[0] == 400, replica
@@ -214,7 +244,8 @@ def post(url, auth):
     """POST an empty body to `url`; return (status, who answered: 'nginx' or 'backend')."""
     request = urllib.request.Request(url, data=b"", method="POST", headers=basic(auth))
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=ssl.create_default_context(cafile=str(WEB_CA))) \
+                as response:
             return response.status, "backend"
     except urllib.error.HTTPError as error:
         body = error.read().decode(errors="replace")
@@ -229,7 +260,7 @@ def test_the_front_never_forwards_lifecycle_or_admin_requests():
              f"{SHARD_PATH}/-/%71uit": PROM_AUTH, f"{SHARD_PATH}//-/quit": PROM_AUTH,
              f"{SHARD_PATH}/api/v1/admin/tsdb/snapshot": PROM_AUTH,
              "/alertmanager/-/reload": AM_AUTH}
-    statuses = {path: post(f"http://{VIP}{path}", auth) for path, auth in paths.items()}
+    statuses = {path: post(f"https://{VIP}{path}", auth) for path, auth in paths.items()}
     print(f"\nthrough {VIP}: {statuses}")
     # Refused by nginx itself (its own error page), not by a backend that happens to say no.
     assert all(answer == (403, "nginx") for answer in statuses.values()), statuses
@@ -283,7 +314,7 @@ def measure_failover(stop, holder):
                 start = time.monotonic()
                 stopped_at.set()
             began = time.monotonic()
-            status, _, _ = get(f"http://{VIP}{SHARD_PATH}/-/ready", timeout=1)
+            status, _, _ = get(f"https://{VIP}{SHARD_PATH}/-/ready", timeout=1)
             results.append((began, status))
             if "at" in moved and time.monotonic() > moved["at"] + 5:
                 break
@@ -317,7 +348,7 @@ def test_floating_address_moves_when_nginx_dies():
         docker(holder, "systemctl", "start", "nginx")
     assert_failover(holder, sent, failures, after, moved)
     # nopreempt: the recovered balancer does not take the address back.
-    wait_for(lambda: get(f"http://{BALANCERS[holder]}{SHARD_PATH}/-/ready")[0] == 200, 20, f"nginx on {holder}")
+    wait_for(lambda: get(f"https://{BALANCERS[holder]}{SHARD_PATH}/-/ready")[0] == 200, 20, f"nginx on {holder}")
     time.sleep(4)
     assert vip_holder() not in (None, holder)
 
@@ -331,7 +362,7 @@ def test_floating_address_moves_when_the_balancer_dies():
               f"failed ({REQUEST_INTERVAL}s apart), {after} after the move")
     finally:
         subprocess.run(["docker", "start", holder], capture_output=True, check=True)
-        wait_for(lambda: get(f"http://{BALANCERS[holder]}{SHARD_PATH}/-/ready")[0] == 200, 60,
+        wait_for(lambda: get(f"https://{BALANCERS[holder]}{SHARD_PATH}/-/ready")[0] == 200, 60,
                  f"{holder} serving again")
         wait_for(lambda: "active" in docker(holder, "systemctl", "is-active", "keepalived").stdout, 30,
                  f"keepalived on {holder}")
@@ -343,7 +374,7 @@ def test_floating_address_moves_when_the_balancer_dies():
 
 def test_broken_nginx_config_is_refused():
     for host, address in BALANCERS.items():
-        wait_for(lambda address=address: get(f"http://{address}{SHARD_PATH}/-/ready")[0] == 200, 60,
+        wait_for(lambda address=address: get(f"https://{address}{SHARD_PATH}/-/ready")[0] == 200, 60,
                  f"nginx on {host}")
     before = {host: (docker(host, "sha256sum", "/etc/nginx/nginx.conf").stdout, nginx_workers_pid(host))
               for host in BALANCERS}
@@ -353,7 +384,7 @@ def test_broken_nginx_config_is_refused():
     assert 'unknown directive "this_is_not_a_directive"' in result.output, result.output[-3000:]
     for host, address in BALANCERS.items():
         assert (docker(host, "sha256sum", "/etc/nginx/nginx.conf").stdout, nginx_workers_pid(host)) == before[host]
-        assert get(f"http://{address}{SHARD_PATH}/-/ready")[0] == 200, host
+        assert get(f"https://{address}{SHARD_PATH}/-/ready")[0] == 200, host
 
 
 # --- 6. Grafana's install gates (these need no Grafana build) --------------------------
@@ -399,9 +430,10 @@ def grafana_session():
               f"instance, a dashboard saved on one and read on the other. {reason}")
         pytest.skip(f"Grafana not installed: {reason}")
     jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
+                                         urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(WEB_CA))))
     body = json.dumps({"user": "admin", "password": ADMIN_PASSWORD}).encode()
-    request = urllib.request.Request(f"http://{VIP}/grafana/login", data=body,
+    request = urllib.request.Request(f"https://{VIP}/grafana/login", data=body,
                                      headers={"Content-Type": "application/json"})
     with opener.open(request, timeout=10) as response:
         assert response.status == 200
@@ -412,9 +444,9 @@ def grafana_session():
 
 def grafana_api(host, path, cookie, data=None):
     request = urllib.request.Request(
-        f"http://{GRAFANA[host]}:3000/grafana/api/{path}", data=None if data is None else json.dumps(data).encode(),
+        f"https://{GRAFANA[host]}:3000/grafana/api/{path}", data=None if data is None else json.dumps(data).encode(),
         headers={"Cookie": cookie, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=str(WEB_CA))) as response:
         return json.loads(response.read().decode())
 
 
@@ -429,3 +461,45 @@ def test_grafana_dashboard_saved_on_one_is_read_on_the_other(grafana_session):
                         {"dashboard": {"uid": uid, "title": f"shared {uid}", "panels": []}, "overwrite": True})
     assert saved["uid"] == uid
     assert grafana_api("fg-2", f"dashboards/uid/{uid}", grafana_session)["dashboard"]["title"] == f"shared {uid}"
+
+
+# --- 8. a stranger on the network ------------------------------------------------------
+
+STRANGER = "10.213.40.254"  # on the scenario's network, in no inventory group
+
+
+def test_every_host_runs_the_host_firewall():
+    for host in ["fdb", *GRAFANA, *BALANCERS, "fp-a", "fp-b"]:
+        table = docker(host, "nft", "list", "table", "inet", "promha")
+        assert table.returncode == 0, f"{host}: {table.stderr}"
+        assert "policy drop;" in table.stdout, host
+        assert "10.213.40.1 " in table.stdout, f"{host}: the controller is not admin"
+
+
+def test_a_stranger_and_the_controller_without_credentials_are_refused_everywhere():
+    """The drill's plan (tests/helpers/intruder.py): lifecycle, admin and write APIs of every
+    daemon directly and through the floating address, silences, a database login, and ports
+    outside the stranger's part of the firewall plan; then the same from the controller (an
+    operator source: the firewall lets it through) without credentials."""
+    topo = Topology(EPHEMERAL / "inventory")
+    plan = intruder.intruder_plan(topo)
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
+    with intruder.stranger(network, STRANGER, image) as name:
+        results = intruder.probe_from(name, plan)
+    from_controller = intruder.probe_here([p for p in plan if not p.get("ssh")])
+    print(f"\n  from {STRANGER} (no group): {len(results)} probes, "
+          f"{sum(1 for r in results if intruder.refused(r))} refused ({intruder.tally(results)})"
+          f"\n  from the controller without credentials: {len(from_controller)} probes, "
+          f"{sum(1 for r in from_controller if intruder.refused(r))} refused ({intruder.tally(from_controller)})")
+    assert len(results) == len(plan) and len(plan) >= 30, (len(results), len(plan))
+    accepted = [r for r in results + from_controller if not intruder.refused(r)]
+    assert not accepted, accepted
+    # Everything still serves, the Alertmanager cluster whole.
+    for replica in REPLICAS.values():
+        assert get(f"https://{replica}/-/ready")[0] == 200, replica
+    for instance in topo.alertmanagers:
+        status = json.loads(get(f"https://{instance['web']}/api/v2/status", auth=AM_AUTH)[2])
+        assert len(status["cluster"]["peers"]) == len(topo.alertmanagers), instance["peer_name"]
+    assert get(f"https://{VIP}{SHARD_PATH}/-/ready")[0] == 200
