@@ -37,14 +37,22 @@ PROMETHEUS = ["10.213.30.21:9090", "10.213.30.22:9090"]
 N = 20
 GROUP_WAIT, PEER_TIMEOUT, SCRAPE_AND_EVAL = 5, 15, 10
 DELIVERY_BOUND = GROUP_WAIT + PEER_TIMEOUT + SCRAPE_AND_EVAL + 10  # margin
-# The Alertmanagers serve HTTPS with basic auth and gossip over mutual TLS (molecule.yml).
-TLS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
-AUTH = ("promha", "molecule-am-5d02b7c4")
+# The secure defaults (molecule.yml): the Alertmanagers and Prometheus serve HTTPS with
+# basic auth (the stack's web CA, generated passwords), gossip is mutual TLS with the
+# gossip CA - all issued by roles/pki under the scenario's stack_secrets_dir.
+SECRETS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets"
+WEB_CA, GOSSIP = SECRETS / "web" / "ca.crt", SECRETS / "gossip"
+AUTH = ("promha", (SECRETS / "credentials" / "alertmanager_web").read_text().strip())
+PROM_AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
 
 
-def call(url, data=None, method=None, timeout=5, auth=AUTH):
+def call(url, data=None, method=None, timeout=5, auth="tier"):
+    """JSON from ``url``: with the Alertmanagers' credentials, or Prometheus' for its port (9090);
+    ``auth`` None sends none."""
     body = None if data is None else json.dumps(data).encode()
-    text = live.fetch(url, auth=auth if url.startswith("https:") else None, cafile=TLS / "ca.crt", timeout=timeout,
+    if auth == "tier":
+        auth = PROM_AUTH if ":9090/" in url else AUTH
+    text = live.fetch(url, auth=auth if url.startswith("https:") else None, cafile=WEB_CA, timeout=timeout,
                       data=body, method=method or ("POST" if body is not None else "GET"),
                       headers={"Content-Type": "application/json"})
     return json.loads(text) if text.strip() else None
@@ -112,7 +120,7 @@ def test_gossip_flags_follow_upstream_defaults():
 
 def test_every_prometheus_sends_to_every_alertmanager():
     for prometheus in PROMETHEUS:
-        active = call(f"http://{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+        active = call(f"https://{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
         assert sorted(a["url"].split("/")[2] for a in active) == sorted(i[2] for i in INSTANCES.values())
         assert all(a["url"].startswith("https://") for a in active), active
 
@@ -139,7 +147,7 @@ def test_web_ports_want_tls_and_a_password():
 
 def test_prometheus_scrapes_the_alertmanagers_over_tls():
     def healthy():
-        data = call(f"http://{PROMETHEUS[0]}/api/v1/targets?state=active")["data"]["activeTargets"]
+        data = call(f"https://{PROMETHEUS[0]}/api/v1/targets?state=active")["data"]["activeTargets"]
         mine = [t for t in data if t["labels"]["job"] == "alertmanager"]
         return mine if len(mine) == len(INSTANCES) and all(t["health"] == "up" for t in mine) else None
 
@@ -147,11 +155,12 @@ def test_prometheus_scrapes_the_alertmanagers_over_tls():
     assert all(t["scrapeUrl"].startswith("https://") for t in targets)
 
 
-def gossip_handshake(address, client_cert):
-    """Open a TLS connection to a gossip port; return the peer's certificate subject or raise."""
-    context = ssl.create_default_context(cafile=str(TLS / "ca.crt"))
+def gossip_handshake(address, client_cert, ca_dir=GOSSIP):
+    """Open a TLS connection to a gossip port with ``client_cert`` (a host's certificate under
+    ``ca_dir``); return the peer's certificate subject or raise."""
+    context = ssl.create_default_context(cafile=str(GOSSIP / "ca.crt"))
     if client_cert:
-        context.load_cert_chain(TLS / f"{client_cert}.crt", TLS / f"{client_cert}.key")
+        context.load_cert_chain(ca_dir / f"{client_cert}.crt", ca_dir / f"{client_cert}.key")
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as raw, \
             context.wrap_socket(raw, server_hostname=host) as tls:
@@ -178,6 +187,9 @@ def test_gossip_needs_a_certificate_from_the_cluster_ca():
     # would fail differently: no TLS handshake at all).
     with pytest.raises(ssl.SSLError, match="(?i)certificate"):
         gossip_handshake("10.213.30.11:19094", None)
+    # Gossip has its own CA: the same host's certificate from the web CA is refused too.
+    with pytest.raises(ssl.SSLError, match="(?i)certificate|unknown ca"):
+        gossip_handshake("10.213.30.11:19094", "ma-2", ca_dir=SECRETS / "web")
 
 
 def test_ma_2_runs_the_archive_build():

@@ -32,7 +32,7 @@ testinfra_hosts = ["ansible://prometheus"]
 
 REPLICAS = {"mp-s0-a": ("10.213.20.11", 0), "mp-s0-b": ("10.213.20.12", 0),
             "mp-s1-a": ("10.213.20.13", 1), "mp-s1-b": ("10.213.20.14", 1)}
-VM = "http://10.213.20.21:8428"
+VM = "https://10.213.20.21:8428"
 GLOBAL = "10.213.20.31"
 NODE_TARGETS = sorted(f"{ip}:9100" for ip in
                       ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.15",
@@ -40,13 +40,20 @@ NODE_TARGETS = sorted(f"{ip}:9100" for ip in
 # The node job is split on the controller, rendezvous by default (the role's prometheus_shard_mode).
 NODE_SHARDS = shard_targets(NODE_TARGETS, 2, mode="rendezvous")
 SCRAPE_INTERVAL = 15
-# The scenario serves every Prometheus over HTTPS with basic auth (molecule.yml).
-TLS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "tls"
-AUTH = ("promha", "molecule-prom-7c1d93e0")
+# The secure defaults (molecule.yml): every Prometheus, node exporter and the remote
+# storage serve HTTPS with basic auth - the stack's web CA and generated passwords.
+SECRETS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets"
+TLS = SECRETS / "web"
+AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
+VM_AUTH = ("promha", (SECRETS / "credentials" / "remote_storage_web").read_text().strip())
 VIEWER = ("viewer", "molecule-viewer-2f8a61")
 
 
-def get(url, timeout=5, auth=AUTH):
+def get(url, timeout=5, auth="tier"):
+    """``url`` with the stack's CA and the credentials of its tier (the remote storage's for VM);
+    ``auth`` None sends none."""
+    if auth == "tier":
+        auth = VM_AUTH if url.startswith(VM) else AUTH
     return live.fetch(url, auth=auth, cafile=TLS / "ca.crt", timeout=timeout)
 
 
@@ -93,7 +100,7 @@ def test_alerts_and_remote_write_drop_the_replica_label(host):
     config = yaml.safe_load(host.file("/etc/prometheus/prometheus.yml").content_string)
     assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
     (write,) = config["remote_write"]
-    assert write["url"] == "http://10.213.20.21:8428/api/v1/write"
+    assert write["url"] == "https://10.213.20.21:8428/api/v1/write"
     assert write["write_relabel_configs"][0] == {"action": "labeldrop", "regex": "replica"}
     # Scraped series lose the shard label too; recording rules keep it.
     assert {"source_labels": ["__tmp_keep_shard"], "regex": "", "target_label": "shard", "replacement": ""} in \
@@ -130,7 +137,7 @@ def test_hosts_keep_only_bcrypt_hashes_and_a_private_client_password(host):
     assert web.mode == 0o640 and web.user == "root" and web.group == "prometheus"
     text = web.content_string
     assert "basic_auth_users:" in text and "$2b$" in text and "tls_server_config:" in text
-    grep = host.run("grep -rl -e molecule-prom-7c1d93e0 -e molecule-viewer-2f8a61 /etc/prometheus /etc/systemd")
+    grep = host.run(f"grep -rl -e {AUTH[1]} -e molecule-viewer-2f8a61 /etc/prometheus /etc/systemd")
     assert grep.stdout.split() == ["/etc/prometheus/web/client.password"]
     password = host.file("/etc/prometheus/web/client.password")
     assert password.mode == 0o640 and password.group == "prometheus"

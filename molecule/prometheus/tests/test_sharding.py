@@ -38,9 +38,11 @@ import shardcheck  # noqa: E402
 testinfra_hosts = ["ansible://prometheus"]
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-TLS = EPHEMERAL / "tls"
-AUTH = ("promha", "molecule-prom-7c1d93e0")
-VM = "http://10.213.20.21:8428"
+# The secure defaults: the stack's web CA and generated credentials (roles/pki).
+TLS = EPHEMERAL / "secrets" / "web"
+AUTH = ("promha", (EPHEMERAL / "secrets" / "credentials" / "prometheus_web").read_text().strip())
+VM_AUTH = ("promha", (EPHEMERAL / "secrets" / "credentials" / "remote_storage_web").read_text().strip())
+VM = "https://10.213.20.21:8428"
 GLOBAL = "10.213.20.31"
 INTERVAL = 15
 SHARDS = {0: {"mp-s0-a": "10.213.20.11", "mp-s0-b": "10.213.20.12"},
@@ -128,7 +130,8 @@ def global_counts(job):
     for name, base in (("global", f"https://{GLOBAL}:9090"), ("storage", VM)):
         for what, promql in (("README query", one_per_target), ("count(up)", f'count(up{{job="{job}"}})')):
             result = query(base, promql) if name == "global" else json.loads(live.fetch(
-                f"{base}/api/v1/query?query={urllib.parse.quote(promql)}"))["data"]["result"]
+                f"{base}/api/v1/query?query={urllib.parse.quote(promql)}", auth=VM_AUTH,
+                cafile=TLS / "ca.crt"))["data"]["result"]
             values[(name, what)] = int(float(result[0]["value"][1])) if result else 0
     return values
 
@@ -139,7 +142,8 @@ def instances(job, where):
     if where == "global":
         result = query(f"https://{GLOBAL}:9090", f'group by (instance) (up{{job="{job}"}})')
     else:
-        result = json.loads(live.fetch(f"{VM}/api/v1/query?query={promql}"))["data"]["result"]
+        result = json.loads(live.fetch(f"{VM}/api/v1/query?query={promql}", auth=VM_AUTH,
+                                       cafile=TLS / "ca.crt"))["data"]["result"]
     return {r["metric"].get("instance") for r in result}
 
 
@@ -238,7 +242,8 @@ def test_a_pinned_shard_that_does_not_exist_is_refused_before_any_change():
     bad = {"job_name": "db", "shard": 7, "static_configs": [{"targets": ["10.213.20.21:22000"]}]}
     result = live.converge(SCENARIO, {"farm_extra_jobs": [bad]}, tags="prometheus")
     assert result.returncode != 0
-    assert "shard_scrape_configs: job 'db': shard 7 names shard(s) [7], but the inventory has shards 0..1" in \
+    # Preflight finds it, naming the host and the variable, before any host is contacted.
+    assert "job 'db': shard 7 names shard(s) [7], but the inventory has shards 0..1" in \
         " ".join(result.output.split()), result.output[-3000:]
     assert {n: live_files(n) for n in replicas} == files
     assert {ip: process_identity(ip) for ip in replicas.values()} == before
@@ -257,7 +262,8 @@ def live_files(name):
 def export_samples(job, targets, start, end):
     """Stored sample times of up{job, instance} for each target within [start, end]."""
     match = urllib.parse.quote(f'up{{job="{job}"}}')
-    lines = live.fetch(f"{VM}/api/v1/export?match[]={match}&start={int(start)}&end={int(end)}", timeout=30)
+    lines = live.fetch(f"{VM}/api/v1/export?match[]={match}&start={int(start)}&end={int(end)}", timeout=30,
+                       auth=VM_AUTH, cafile=TLS / "ca.crt")
     stamps = {}
     for line in lines.splitlines():
         series = json.loads(line)
