@@ -15,6 +15,7 @@ from shards import (
     shard_load,
     shard_moves,
     shard_targets,
+    target_file_specs,
 )
 
 VECTORS = Path(__file__).resolve().parents[2] / "data" / "hashmod_vectors.json"
@@ -297,5 +298,33 @@ def test_filter_map():
     assert set(FilterModule().filters()) == {
         "prometheus_hashmod", "hashmod_relabel_configs", "shard_targets", "shard_moves", "shard_load",
         "deployed_shard_targets", "shard_scrape_configs", "file_sd_scrape_configs", "scrape_job_problems",
-        "shard_plan", "targets_never_scraped",
+        "shard_plan", "targets_never_scraped", "target_file_specs",
     }
+
+
+FILES = {"node.json": [{"targets": ["10.0.0.1:9100"], "labels": {"é": "x"}}], "app.json": []}
+
+
+def test_target_file_specs_write_what_to_nice_json_writes():
+    from ansible.plugins.filter.core import to_nice_json
+    specs = target_file_specs(FILES, "/etc/prometheus/targets/", "prometheus")
+    assert [s["path"] for s in specs] == ["/etc/prometheus/targets/app.json", "/etc/prometheus/targets/node.json"]
+    for spec in specs:
+        name = spec["path"].rsplit("/", 1)[1]
+        assert spec["content"] == to_nice_json(FILES[name]) + "\n"
+        assert (spec["group"], spec["mode"]) == ("prometheus", "0644")
+
+
+def test_target_file_specs_split_new_and_present():
+    assert [s["path"] for s in target_file_specs(FILES, "/t", "p", ["node.json"], new=True)] == ["/t/app.json"]
+    assert [s["path"] for s in target_file_specs(FILES, "/t", "p", ["node.json"], new=False)] == ["/t/node.json"]
+    assert target_file_specs({}, "/t", "p", [], new=False) == []
+
+
+@pytest.mark.parametrize("files,directory,message", [
+    ([], "/t", "expected a mapping"),
+    (FILES, "t", "must be an absolute path"),
+])
+def test_target_file_specs_bad_input(files, directory, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        target_file_specs(files, directory, "p")
