@@ -166,6 +166,36 @@ def _secret_problems(groups, hostvars, problems):
                             f"of {databases[0]}; set both from the same vault variable")
 
 
+def _truthy(value):
+    return str(value).strip().lower() in ("true", "yes", "1", "on")
+
+
+def _database_tls_problems(groups, hostvars, problems):
+    """Grafana's ssl_mode and the database's TLS must agree, or Grafana can never log in.
+
+    Unset settings take the roles' defaults: the database serves and requires TLS, and
+    Grafana uses it with the certificate checked, unless stack_plain_http.
+    """
+    databases = groups.get("mysql", [])
+    if not databases:
+        return
+    database = databases[0]
+    plain, _secrets = _stack(hostvars, database)
+    enabled = _truthy(_setting(hostvars, database, "mysql_tls_enabled", not plain))
+    required = enabled and _truthy(_setting(hostvars, database, "mysql_tls_required", enabled))
+    for host in groups.get("grafana", []):
+        plain, _secrets = _stack(hostvars, host)
+        mode = str(_setting(hostvars, host, "grafana_database_ssl_mode", "false" if plain else "true")).strip().lower()
+        if required and mode in ("false", "disable", "disabled", "no", "off", "0"):
+            problems.append(f"host {host}: grafana_database_ssl_mode is {mode!r}, but {database} requires TLS of the "
+                            "grafana account (mysql_tls_required): Grafana could never log in; set "
+                            "grafana_database_ssl_mode to true, or mysql_tls_required to false")
+        elif not enabled and mode not in ("false", "disable", "disabled", "no", "off", "0"):
+            problems.append(f"host {host}: grafana_database_ssl_mode is {mode!r}, but {database} serves no TLS "
+                            "(mysql_tls_enabled is false): Grafana could never connect; set "
+                            "grafana_database_ssl_mode to false, or mysql_tls_enabled to true")
+
+
 def _read(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -343,7 +373,7 @@ def inventory_problems(groups, hostvars):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
-                  _secret_problems, _web_problems, _balancer_problems, _firewall_problems):
+                  _secret_problems, _database_tls_problems, _web_problems, _balancer_problems, _firewall_problems):
         check(groups, hostvars, problems)
     return list(dict.fromkeys(problems))
 

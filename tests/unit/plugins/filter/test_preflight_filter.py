@@ -74,6 +74,28 @@ def test_grafana_uses_the_database_password():
         "vault variable"]
 
 
+@pytest.mark.parametrize("database,grafana,expected", [
+    ({}, {}, None),                                                    # plain: neither side uses TLS
+    ({"mysql_tls_enabled": True}, {"grafana_database_ssl_mode": "true"}, None),
+    ({"mysql_tls_enabled": True, "mysql_tls_required": False}, {}, None),   # TLS offered, not required
+    ({"mysql_tls_enabled": True}, {}, "requires TLS of the grafana account"),
+    ({"mysql_tls_enabled": True}, {"grafana_database_ssl_mode": "false"}, "requires TLS of the grafana account"),
+    ({}, {"grafana_database_ssl_mode": "true"}, "serves no TLS"),
+    ({"mysql_tls_enabled": False}, {"grafana_database_ssl_mode": "skip-verify"}, "serves no TLS"),
+])
+def test_grafana_and_the_database_agree_on_tls(database, grafana, expected):
+    groups, hostvars = inventory()
+    hostvars["db"].update(database)
+    for host in ("g1", "g2"):
+        hostvars[host].update(grafana)
+    problems = inventory_problems(groups, hostvars)
+    if expected is None:
+        assert problems == []
+    else:
+        assert [p.split(":", 1)[0] for p in problems] == ["host g1", "host g2"], problems
+        assert all("grafana_database_ssl_mode" in p and expected in p for p in problems), problems
+
+
 def test_an_undefined_template_counts_as_not_set():
     groups, hostvars = inventory()
     hostvars["db"]["mysql_grafana_password"] = Undefined(name="vault_grafana_db_password")
