@@ -25,6 +25,10 @@ description:
   - A file is replaced only when its content differs; the new content is written beside
     the destination with its final owner and mode, optionally validated, then renamed
     over it.
+  - Files are settled in the order given, so a validate command can read files listed
+    before its own (a web config and its certificate); a refused file stops the task,
+    and the files listed after it are left as they were (list a unit, whose change
+    needs a restart, last).
   - Returns C(changed_paths), the paths that were (or in check mode would be) changed.
 options:
   directories:

@@ -89,6 +89,20 @@ def test_a_file_that_fails_validation_leaves_the_old_one(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["web.yml"]
 
 
+def test_files_settle_in_order_and_a_refused_one_stops_the_rest(tmp_path, capsys):
+    cert, web, unit = tmp_path / "server.crt", tmp_path / "web.yml", tmp_path / "a.service"
+    unit.write_text("old unit\n")
+    # web.yml's check reads the certificate listed before it: it is in place by then.
+    result = run(capsys, files=[file_spec(cert, content="cert\n"),
+                                file_spec(web, content="good\n", validate=f"grep -q cert {cert} %s"),
+                                file_spec(unit, content="new unit\n")])
+    assert result["changed_paths"] == [str(cert), str(web), str(unit)]
+    result = run(capsys, files=[file_spec(web, content="bad\n", validate="grep -q good %s"),
+                                file_spec(unit, content="newer unit\n")])
+    assert result["failed"] is True
+    assert web.read_text() == "good\n" and unit.read_text() == "new unit\n"
+
+
 def test_a_file_that_passes_validation_is_written(tmp_path, capsys):
     path = tmp_path / "web.yml"
     result = run(capsys, files=[file_spec(path, content="good\n", validate="grep -q good %s")])
