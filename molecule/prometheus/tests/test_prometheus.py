@@ -289,7 +289,9 @@ def test_broken_rule_file_is_refused_and_server_keeps_running(tmp_path):
     before = {name: get(f"https://{ip}:9090/api/v1/status/config") for name, (ip, _) in REPLICAS.items()}
     result = converge({"prometheus_rule_files": [str(broken)]}, limit="mp-s0-a")
     assert result.returncode != 0
-    assert "failed to validate" in result.output
+    # promtool refused the new file before it replaced anything (stack_files' validate).
+    assert "rules/broken.yml: the new content failed validation" in result.output
+    assert "promtool check rules" in result.output
     ip = REPLICAS["mp-s0-a"][0]
     assert get(f"https://{ip}:9090/-/ready").startswith("Prometheus")
     assert get(f"https://{ip}:9090/api/v1/status/config") == before["mp-s0-a"]
