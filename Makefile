@@ -10,13 +10,25 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Keep pip's download cache inside the checkout too.
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
-LAB_IMAGE_FILE := .lab/image
+# The Debian release of the lab and the scenarios: bookworm (12), trixie (13), or
+# mixed (every second lab host in name order, one of each pair, on trixie; the
+# scenarios on bookworm).
+DIST ?= bookworm
+ifeq ($(filter $(DIST),bookworm trixie mixed),)
+$(error DIST must be bookworm, trixie or mixed, not '$(DIST)')
+endif
+IMAGE_DIST := $(if $(filter mixed,$(DIST)),bookworm,$(DIST))
+LAB_IMAGE_FILE := .lab/image-$(IMAGE_DIST)
+LAB_IMAGES := --image "$$(cat $(LAB_IMAGE_FILE))"$(if $(filter mixed,$(DIST)), --odd-image "$$(cat .lab/image-trixie)")
 
-.PHONY: help venv prereqs image lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test lint unit molecule clean
+.PHONY: help venv prereqs image releases lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test test-all lint unit molecule clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
-	@echo "make test      lint, unit tests, every molecule scenario"
+	@echo "make test      lint, unit tests, every molecule scenario (DIST), short drills on a mixed-release lab"
+	@echo "make test-all  lint, unit tests, every scenario, the short drills and the rolling upgrade on bookworm and on trixie"
+	@echo "make releases  upstream-layout Prometheus/Alertmanager/node_exporter archives: .lab/releases"
+	@echo "DIST=bookworm|trixie|mixed  the Debian release of the lab and scenarios (default bookworm)"
 	@echo "make shard-check  every replica of the running lab scrapes what the shard plan says"
 	@echo "make drill     HA drills against the running lab (after make lab), with a table of figures"
 	@echo "make bench     cold/warm converge, one-line rollouts, controller cost, drills: bench/results/stack.md"
@@ -33,14 +45,22 @@ $(VENV)/.installed: requirements.txt
 # Docker engine (installed from Debian's packages when none answers) and the base image.
 prereqs: venv
 	bash scripts/ensure-docker.sh
-	bash scripts/base-image.sh > $(LAB_IMAGE_FILE).tmp && mv $(LAB_IMAGE_FILE).tmp $(LAB_IMAGE_FILE)
+	LAB_DIST=$(IMAGE_DIST) bash scripts/base-image.sh > $(LAB_IMAGE_FILE).tmp && mv $(LAB_IMAGE_FILE).tmp $(LAB_IMAGE_FILE)
+ifeq ($(DIST),mixed)
+	LAB_DIST=trixie bash scripts/base-image.sh > .lab/image-trixie.tmp && mv .lab/image-trixie.tmp .lab/image-trixie
+endif
 
 image: prereqs
 
 lab: lab-up lab-farm lab-converge lab-summary
 
+# Upstream-layout release archives built from Debian unstable's newer builds, and
+# .lab/releases/vars.yml to install them (ansible-playbook -e @.lab/releases/vars.yml).
+releases: venv
+	$(BIN)/python scripts/release-archives.py
+
 lab-up: prereqs
-	$(BIN)/python scripts/lab.py up --image "$$(cat $(LAB_IMAGE_FILE))"
+	$(BIN)/python scripts/lab.py up $(LAB_IMAGES)
 
 # Test-only: the lab's application targets (a farm of HTTP targets, a discovery file),
 # which the lab's own scrape jobs (inventories/lab/group_vars/prometheus) shard.
@@ -60,21 +80,32 @@ lab-down: venv
 shard-check: venv
 	$(BIN)/python scripts/shard-check.py
 
-# HA drills against the running lab: each takes a node away, measures, puts it back.
+# HA drills against the running lab: each takes a node away, measures, puts it back
+# (DRILL_ARGS=--upgrade adds the rolling upgrade to the archives of `make releases`).
 drill: venv
-	$(BIN)/python scripts/drill.py
+	$(BIN)/python scripts/drill.py $(DRILL_ARGS)
 
 # The benchmark suite (recreates the lab for the cold converge; leaves it running).
 bench: prereqs
-	$(BIN)/python bench/stack.py --drills $(BENCH_ARGS)
+	$(BIN)/python bench/stack.py --drills $(LAB_IMAGES) $(BENCH_ARGS)
 
 # The short drills on a lab of its own, removed afterwards (part of make test).
 drill-short: prereqs
 	@set -e; trap '$(BIN)/python scripts/lab.py down' EXIT; \
 	  $(MAKE) --no-print-directory lab-up lab-farm lab-converge shard-check; \
-	  $(BIN)/python scripts/drill.py --short
+	  $(BIN)/python scripts/drill.py --short $(DRILL_ARGS)
 
-test: lint unit molecule drill-short
+# `make test` (CI): every scenario on $(DIST), the short drills on a lab of both
+# releases. `make test-all`: every scenario, the short drills and the rolling upgrade
+# (drill 10, to the archives of `make releases`) on each release.
+test: lint unit molecule
+	$(MAKE) --no-print-directory drill-short DIST=mixed
+
+test-all: lint unit releases
+	@set -e; for d in bookworm trixie; do \
+	  $(MAKE) --no-print-directory molecule DIST=$$d; \
+	  $(MAKE) --no-print-directory drill-short DIST=$$d DRILL_ARGS=--upgrade; \
+	done
 
 lint: venv
 	$(BIN)/yamllint -s .

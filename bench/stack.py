@@ -162,13 +162,17 @@ def main():
     parser.add_argument("--changes", type=int, default=2, help="one-line change rollouts per tier")
     parser.add_argument("--drills", action="store_true", help="also run scripts/drill.py --short")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stack.md")
+    parser.add_argument("--image", help="the lab hosts' image (default: .lab/image-bookworm)")
+    parser.add_argument("--odd-image", help="every second lab host's image (a mixed-release lab)")
     args = parser.parse_args()
+    if args.cold and not args.image:
+        args.image = (ROOT / ".lab" / "image-bookworm").read_text().strip()
 
     lines, cold, roles = [], [], {}
     for i in range(args.cold):
         print(f"cold converge {i + 1}/{args.cold}: recreating the lab ...", flush=True)
         lab("down")
-        lab("up", "--image", (ROOT / ".lab" / "image").read_text().strip())
+        lab("up", "--image", args.image, *(["--odd-image", args.odd_image] if args.odd_image else []))
         farm = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(INVENTORY),
                                str(ROOT / "tests" / "playbooks" / "target-farm.yml")],
                               capture_output=True, text=True, env=env(), check=False)

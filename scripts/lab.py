@@ -6,7 +6,11 @@ The host list is the ordinary inventory in inventories/lab (read with
 becomes a container of the locally built base image (scripts/base-image.sh) on a
 project-owned Docker network, at its `stack_address`, running systemd as PID 1.
 
-    lab.py up --image IMAGE     create the network and any missing container, wait for systemd
+    lab.py up --image IMAGE [--odd-image IMAGE2]
+                                create the network and any missing container, wait for systemd;
+                                with --odd-image every second host in name order (one member
+                                of each lab pair) runs IMAGE2: a lab of two Debian releases;
+                                --host NAME: only that host (a replaced host, made anew)
     lab.py down                 remove every container and the network this script made
     lab.py summary              a table of every host, its services and their health
 """
@@ -120,10 +124,13 @@ def up(args):
         run(["docker", "network", "create", "--subnet", settings["lab_network_subnet"],
              "--label", f"{LABEL}={network}", network])
         print(f"lab: network {network} {settings['lab_network_subnet']} created")
-    for host, info in hosts.items():
+    for position, (host, info) in enumerate(hosts.items()):
+        if args.host and host not in args.host:
+            continue
         state = container_state(info["container"])
         net_admin = NET_ADMIN
-        if state is not None and container_origin(info["container"]) != (args.image, public_key, net_admin):
+        image = args.odd_image if args.odd_image and position % 2 else args.image
+        if state is not None and container_origin(info["container"]) != (image, public_key, net_admin):
             # Made by another checkout (its key), from another image or with other
             # capabilities: the container is made anew.
             print(f"lab: {info['container']} was made by another checkout or image; recreating it")
@@ -138,8 +145,8 @@ def up(args):
         run(["docker", "run", "-d", "--name", info["container"], "--hostname", host,
              "--label", f"{LABEL}={network}", "--network", network, "--ip", info["address"],
              "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
-             *SYSTEMD_FLAGS, *caps, args.image, "/lib/systemd/systemd"])
-    pending = set(hosts)
+             *SYSTEMD_FLAGS, *caps, image, "/lib/systemd/systemd"])
+    pending = set(args.host or hosts)
     deadline = time.monotonic() + args.timeout
     while pending and time.monotonic() < deadline:
         for host in sorted(pending):
@@ -217,10 +224,12 @@ def summary(args):
     rows = []
     for host, info in hosts.items():
         state = container_state(info["container"]) or "absent"
-        systemd = "-"
+        systemd, label = "-", host
         if state == "running":
             systemd = run(["docker", "exec", info["container"], "systemctl", "is-system-running"],
                           check=False).stdout.strip()
+            release = run(["docker", "exec", info["container"], "cat", "/etc/debian_version"], check=False)
+            label = f"{host} (debian {release.stdout.strip() or '?'})"
         services = []
         for group in ["all", *info["groups"]]:
             services += SERVICES.get(group, [])
@@ -233,7 +242,7 @@ def summary(args):
         for name, port, path, tier in services:
             if name == "grafana" and GRAFANA_REPORT.exists() \
                     and f" on {host} because " in GRAFANA_REPORT.read_text():
-                rows.append((host, state, systemd, name, "-", "skipped (see below)"))
+                rows.append((label, state, systemd, name, "-", "skipped (see below)"))
                 continue
             scheme = topo.access(tier)["scheme"] if tier and port_var_is_direct(name) else "http"
             url = f"tcp://{info['address']}:{port}" if path is None else f"{scheme}://{info['address']}:{port}{path}"
@@ -241,7 +250,7 @@ def summary(args):
                 url = topo.front_url(path, host=host)  # https on nginx_tls_port unless the front is plain
             # A bare TCP service (MariaDB) answers only its callers: checked from its own host.
             inside = info["container"] if path is None else None
-            rows.append((host, state, systemd, name, url + (" (from the host)" if inside else ""),
+            rows.append((label, state, systemd, name, url + (" (from the host)" if inside else ""),
                          probe(url, topo, tier, inside) if state == "running" else "-"))
     vips = sorted({str(info["vars"].get("keepalived_virtual_ipaddress", "")).split("/")[0]
                    for info in hosts.values() if "loadbalancer" in info["groups"]} - {""})
@@ -267,6 +276,8 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up")
     p_up.add_argument("--image", required=True)
+    p_up.add_argument("--odd-image", help="the image of every second host (a mixed-release lab)")
+    p_up.add_argument("--host", action="append", help="only this host (repeatable): e.g. a host made anew")
     p_up.add_argument("--timeout", type=int, default=90)
     p_up.set_defaults(func=up)
     sub.add_parser("down").set_defaults(func=down)
