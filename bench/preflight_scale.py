@@ -63,7 +63,9 @@ def main():
         times = []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            result = subprocess.run([str(playbook), "-i", str(hosts_file), str(ROOT / "playbooks" / "preflight.yml")],
+            # The controller's checks (the synthetic hosts do not exist to be read).
+            result = subprocess.run([str(playbook), "-i", str(hosts_file), str(ROOT / "playbooks" / "preflight.yml"),
+                                     "--skip-tags", "preflight_hosts"],
                                     capture_output=True, text=True, env=env, cwd=ROOT, check=False)
             times.append(time.perf_counter() - started)
             if result.returncode != 0:
