@@ -316,12 +316,16 @@ def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
 
 # 6. a scrape change reloads without a restart -----------------------------------------
 
-def test_scrape_change_reloads_without_restart(host):
+def measured_on(host, replica, why="measured on one replica"):
+    """``(name, address, main PID)`` on ``replica``; the test is skipped on every other host."""
     name = host.backend.get_hostname()
-    if name != "mp-s1-a":
-        pytest.skip("measured on one replica; the rollout covers the rest")
-    ip = REPLICAS[name][0]
-    pid = main_pid(host)
+    if name != replica:
+        pytest.skip(why)
+    return name, REPLICAS[name][0], main_pid(host)
+
+
+def test_scrape_change_reloads_without_restart(host):
+    name, ip, pid = measured_on(host, "mp-s1-a", "measured on one replica; the rollout covers the rest")
     started = start_time(host, pid)
     extra = {"farm_extra_jobs": [
         {"job_name": "extra", "shard": "all", "static_configs": [{"targets": ["10.213.20.21:8428"]}]}]}
@@ -363,11 +367,7 @@ def test_lifecycle_and_admin_endpoints_are_off_even_with_credentials(host):
 
 
 def test_a_clean_exit_is_followed_by_a_start(host):
-    name = host.backend.get_hostname()
-    if name != "mp-s0-b":
-        pytest.skip("measured on one replica")
-    ip = REPLICAS[name][0]
-    pid = main_pid(host)
+    name, ip, pid = measured_on(host, "mp-s0-b")
     targets = active_targets(ip, "node")
     assert host.run(f"kill -TERM {pid}").rc == 0  # Prometheus exits 0 on SIGTERM
     t0 = time.monotonic()
