@@ -30,7 +30,21 @@ Drills
     address, a database login and two gossip joins (plain, and with another CA's
     certificate) are all refused; every daemon still serves, the cluster unchanged;
  7. everything back: every service healthy, the cluster whole, and a converge of
-    site.yml changes nothing.
+    site.yml changes nothing;
+ 8. remote storage stopped for 3 minutes (1 with --short) while the shards scrape:
+    once it is back, the shards' write-ahead logs fill the hole, measured per
+    series (the goal: no hole longer than two scrape intervals) with the time
+    it took;
+ 9. a replaced replica: one replica's container removed and made anew, empty,
+    under the same inventory name, then site.yml: it scrapes what its peer does
+    and the global tier sees from it what it sees from the peer;
+10. rolling upgrade (only with --upgrade, after make releases; it leaves the lab on
+    the new releases): site.yml with .lab/releases/vars.yml, one HA member at a time,
+    while queries run through the floating address and alert groups keep arriving:
+    0 failed queries, no storage gap longer than two scrape intervals, every group
+    notified exactly once, the cluster whole, each daemon on the archive's version;
+    then the way back (site.yml without the archives) is refused by preflight with
+    nothing changed, since Prometheus' data cannot go back below 2.55.
 """
 
 from __future__ import annotations
@@ -62,6 +76,8 @@ from live import wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
 
 RECEIVER_PORT = 18080
+RELEASES = ROOT / ".lab" / "releases" / "vars.yml"  # scripts/release-archives.py
+STORAGE_UNIT = "victoria-metrics-server"  # roles/remote_storage's own unit
 
 
 # --- the webhook receiver ---------------------------------------------------------------
@@ -262,15 +278,11 @@ def drill_prometheus(drill_lab, receiver, short):
                                       tier="prometheus"), 90, f"{host} ready")
     gaps = {}
     for shard, replicas in drill_lab.shards.items():
-        survivor = drill_lab.topology.host_port(replicas[0], "prometheus_port")
         # Scraped series reach the storage without their shard label; the instance names the replica.
-        query = f'up{{job="prometheus",instance="{survivor}"}}'
+        query = self_scrape(drill_lab, replicas[0])
 
         def samples(query=query):
-            text = drill_lab.topology.fetch(
-                "remote_storage", f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
-                f"&start={int(stop_time - 30)}&end={int(restart_time + 30)}", timeout=10)
-            return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
+            return stored_stamps(drill_lab, query, stop_time - 30, restart_time + 30)
 
         # Until storage holds a sample from after the restart: the window is then complete.
         wait_for(lambda samples=samples: samples() and samples()[-1] >= restart_time, 60,
@@ -296,6 +308,25 @@ def drill_prometheus(drill_lab, receiver, short):
         if len(keys) != len(set(keys)):
             problems.append("a PrometheusReplicaMissing group was notified twice")
     return figures, problems
+
+
+def stored_stamps(drill_lab, query, start, end):
+    """Times (s) of the samples remote storage holds for ``query`` between start and end."""
+    text = drill_lab.topology.fetch(
+        "remote_storage", f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
+        f"&start={int(start)}&end={int(end)}", timeout=10)
+    return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
+
+
+def largest_gap(stamps, start, end):
+    """The longest stretch of [start, end] without a sample (its edges count as ends)."""
+    points = [start, *(t for t in stamps if start <= t <= end), end]
+    return max(b - a for a, b in zip(points, points[1:], strict=False))
+
+
+def self_scrape(drill_lab, replica):
+    """A series both replicas of a shard write (each scrapes the other): a hole means neither wrote."""
+    return f'up{{job="prometheus",instance="{drill_lab.topology.host_port(replica, "prometheus_port")}"}}'
 
 
 def drill_alertmanager_down(drill_lab, receiver, short):
@@ -556,16 +587,27 @@ def intruder_gossip(drill_lab, name, address):
     return attempts
 
 
+def site(*extra):
+    """``(completed run, {host: changed})`` of site.yml on the lab."""
+    converge = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+                               str(ROOT / "site.yml"), *extra], capture_output=True, text=True, check=False, cwd=ROOT,
+                              env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+    changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)",
+                                                                converge.stdout, re.M) if m.group(1) != "localhost"}
+    return converge, changed
+
+
+def failed_run(converge, what):
+    """A problem naming ``what`` with the end of its output when the playbook failed, else none."""
+    return [f"{what} failed (rc {converge.returncode}):\n{converge.stdout[-3000:]}"] if converge.returncode else []
+
+
 def drill_whole(drill_lab, receiver, short):
     summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "summary", "--strict"],
                              capture_output=True, text=True, check=False)
     sizes = cluster_sizes(drill_lab)
     started = time.monotonic()
-    converge = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
-                               str(ROOT / "site.yml")], capture_output=True, text=True, check=False, cwd=ROOT,
-                              env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
-    changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)",
-                                                                converge.stdout, re.M) if m.group(1) != "localhost"}
+    converge, changed = site()
     figures = (f"service table {'healthy' if summary.returncode == 0 else 'NOT healthy'}; Alertmanager peers "
                f"{sorted(set(sizes.values()))}; converge rc {converge.returncode} in {time.monotonic() - started:.0f}s, "
                f"changed={sum(changed.values())} on {len(changed)} hosts")
@@ -579,6 +621,196 @@ def drill_whole(drill_lab, receiver, short):
     return figures, problems
 
 
+def drill_storage_outage(drill_lab, receiver, short):
+    host = drill_lab.topology.hosts("remote_storage")[0]
+    outage = 60 if short else 180
+    replicas = [replica for members in drill_lab.shards.values() for replica in members]
+    stopped = time.time()
+    stop = drill_lab.exec(host, "systemctl", "stop", STORAGE_UNIT)
+    try:
+        if stop.returncode != 0 or ok(f"{drill_lab.storage}/health", topology=drill_lab.topology, tier="remote_storage"):
+            return f"aborted: {STORAGE_UNIT} on {host} did not stop: {stop.stderr.strip()}", ["the storage kept running"]
+        time.sleep(outage)
+    finally:
+        drill_lab.exec(host, "systemctl", "start", STORAGE_UNIT)
+    back = time.time()
+    # The shards resend what the storage missed from their write-ahead logs: poll, from
+    # the moment it is back, until every series is whole over the outage (and the 30 s
+    # before it), at most 5 minutes.
+    start, end = stopped - 30, back
+    holes, caught = {}, None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            holes = {r: largest_gap(stored_stamps(drill_lab, self_scrape(drill_lab, r), start, end), start, end)
+                     for r in replicas}
+        except OSError:
+            holes = {}
+        if holes and max(holes.values()) <= 2 * drill_lab.scrape_interval:
+            caught = time.time() - back
+            break
+        time.sleep(2)
+    figures = (f"{host} stopped {back - stopped:.0f}s; "
+               + (f"every series whole again {caught:.0f}s after it returned" if caught is not None
+                  else "the series were NOT whole within 5 minutes")
+               + "; largest hole per series " + ", ".join(f"{r}: {g:.0f}s" for r, g in sorted(holes.items())))
+    problems = []
+    if caught is None:
+        problems.append(f"holes longer than {2 * drill_lab.scrape_interval}s remain: {holes}")
+    return figures, problems
+
+
+def drill_replaced_replica(drill_lab, receiver, short):
+    shard, members = sorted(drill_lab.shards.items())[-1]
+    host, peer = members[-1], members[0]
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", drill_lab.container(host)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["docker", "rm", "-f", drill_lab.container(host)], capture_output=True, check=True)
+    made = time.time()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "up", "--image", image, "--host", host],
+                   capture_output=True, check=True)
+    # The site's own discovery tooling writes its file_sd file on the new host, as it would.
+    subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+                    str(ROOT / "tests" / "playbooks" / "target-farm.yml"), "--limit", host],
+                   capture_output=True, check=True, cwd=ROOT, env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+    converge, changed = site()
+    took = time.time() - made
+
+    def targets(replica):
+        data = drill_lab.topology.fetch_json("prometheus", drill_lab.prometheus(replica, "/api/v1/targets?state=active"))
+        return {(t["labels"]["job"], t["labels"]["instance"]) for t in data["data"]["activeTargets"]}
+
+    def scraped(replica):
+        data = drill_lab.topology.fetch_json("prometheus", drill_lab.prometheus(replica, "/api/v1/targets?state=active"))
+        return all(t["lastScrape"] > "2000" for t in data["data"]["activeTargets"])
+
+    # Its file_sd jobs fill in within a discovery refresh: until then it may have fewer.
+    try:
+        wait_for(lambda: targets(host) == targets(peer), 120, f"{host} with its peer's targets")
+    except AssertionError:
+        pass  # reported below with the difference
+    mine, theirs = targets(host), targets(peer)
+    same_after = time.time() - made - took
+    wait_for(lambda: scraped(host), 90, f"{host} scraping every target once")
+    # The global view: the global tier federates every replica (a replica that cannot be
+    # federated has its series marked stale at once); every replica of the shard, the new
+    # one included, must show the same (job, instance) series there.
+    global_host = drill_lab.topology.hosts("prometheus_global")[0]
+    query = urllib.parse.quote(f'group by (replica, job, instance) (up{{shard="{shard}"}})')
+
+    def global_view():
+        data = drill_lab.topology.fetch_json("prometheus", drill_lab.prometheus(global_host, f"/api/v1/query?query={query}"))
+        view = {}
+        for row in data["data"]["result"]:
+            view.setdefault(row["metric"].get("replica"), set()).add((row["metric"].get("job"), row["metric"].get("instance")))
+        return view
+
+    wait_for(lambda: len(global_view()) == len(members) and len({frozenset(v) for v in global_view().values()}) == 1,
+             120, f"the global view of every replica of shard {shard} alike")
+    view = global_view()
+    sizes = sorted({len(v) for v in view.values()})
+    figures = (f"{host} made anew from {image.split(':')[0]} and converged (site.yml rc {converge.returncode}, "
+               f"{took:.0f}s, changed on {sum(1 for c in changed.values() if c)} hosts); {same_after:.0f}s later it "
+               f"scrapes {len(mine)} targets, its peer {len(theirs)}; the global tier shows {len(view)} replicas of shard "
+               f"{shard} with {sizes} series each")
+    problems = failed_run(converge, "the converge")
+    if mine != theirs:
+        problems.append(f"{host} scrapes other targets than {peer}: {sorted(mine ^ theirs)[:10]}")
+    if len(view) != len(members) or len(sizes) != 1:
+        problems.append(f"the global view of shard {shard} differs between replicas: { {r: len(v) for r, v in view.items()} }")
+    return figures, problems
+
+
+def versions(drill_lab):
+    """{daemon: sorted versions} as the running daemons report them."""
+    topo, found = drill_lab.topology, {}
+    for host in topo.hosts("prometheus") + topo.hosts("prometheus_global"):
+        info = topo.fetch_json("prometheus", drill_lab.prometheus(host, "/api/v1/status/buildinfo"))
+        found.setdefault("prometheus", set()).add(info["data"]["version"].split("+")[0])
+    for _, _, address in drill_lab.alertmanagers.values():
+        version = drill_lab.alertmanager(address, "/api/v2/status")["versionInfo"]["version"]
+        found.setdefault("alertmanager", set()).add(version.split("+")[0])
+    for host in topo.hosts("all"):
+        text = topo.fetch("node_exporter", topo.url(host, "node_exporter_port", "/metrics"))
+        match = re.search(r'^node_exporter_build_info\{[^}]*version="([^"+]+)', text, re.M)
+        found.setdefault("node_exporter", set()).add(match.group(1) if match else "?")
+    return {daemon: sorted(seen) for daemon, seen in found.items()}
+
+
+def drill_upgrade(drill_lab, receiver, short):
+    if not RELEASES.exists():
+        return f"not checked: no {RELEASES.relative_to(ROOT)} (make releases)", None
+    wanted = dict(re.findall(r"^(prometheus|alertmanager|node_exporter)_version: \"?([0-9.]+)", RELEASES.read_text(),
+                             re.M))
+    before = versions(drill_lab)
+    count = 20
+    loads = [Load(drill_lab.topology.front_url(f"/prometheus/shard-{shard}/api/v1/query?query=up"), drill_lab.topology)
+             for shard in drill_lab.shards]
+    batch = uuid.uuid4().hex[:8]
+    mine = lambda n: n["alerts"] and n["alerts"][0].get("batch") == batch  # noqa: E731
+    done, refused = threading.Event(), []
+
+    def alerting():
+        # As every Prometheus does: each firing alert to every Alertmanager, again and again;
+        # a new group every few seconds, so groups arrive all through the upgrade.
+        alerts = drill_alerts(batch, count)
+        posted = 0
+        while not done.is_set():
+            posted = min(count, posted + 1)
+            for _, _, address in drill_lab.alertmanagers.values():
+                try:
+                    drill_lab.alertmanager(address, "/api/v2/alerts", data=alerts[:posted])
+                except OSError:
+                    refused.append(address)  # an instance restarting; the others have them
+            done.wait(6)
+
+    sender = threading.Thread(target=alerting, daemon=True)
+    sender.start()
+    started = time.time()
+    converge, changed = site("-e", f"@{RELEASES}")
+    finished = time.time()
+    results = [r for load in loads for r in load.stop()]
+    failed_queries = sum(1 for _, good in results if not good)
+    try:
+        wait_for(lambda: len({n["group_key"] for n in receiver.notifications(mine)}) >= count, 120,
+                 f"{count} groups delivered")
+        time.sleep(2 * drill_lab.peer_timeout + 5)
+    finally:
+        done.set()
+        sender.join()
+    keys = [n["group_key"] for n in receiver.notifications(mine)]
+    sizes = cluster_sizes(drill_lab)
+    after = versions(drill_lab)
+    gaps = {}
+    for shard, replicas in drill_lab.shards.items():
+        for replica in replicas:
+            stamps = stored_stamps(drill_lab, self_scrape(drill_lab, replica), started - 30, finished + 30)
+            gaps[shard] = max(gaps.get(shard, 0), largest_gap(stamps, started - 30, finished + 30))
+    back, back_changed = site()
+    refusal = re.search(r"Prometheus [0-9.]+ has written .*?cannot read", " ".join((back.stdout + back.stderr).split()))
+    figures = (f"site.yml with the archives rc {converge.returncode} in {finished - started:.0f}s; "
+               f"{failed_queries} of {len(results)} queries through {drill_lab.vip} failed; longest storage gap per "
+               f"shard " + ", ".join(f"{s}: {g:.0f}s" for s, g in sorted(gaps.items()))
+               + f"; {len(keys)} notifications for {count} groups ({len(set(keys))} distinct); "
+               f"Alertmanager peers {sorted(set(sizes.values()))}; versions before {before}, after {after}; "
+               f"the way back {'refused by preflight' if refusal else 'NOT refused'} "
+               f"(rc {back.returncode}, changed={sum(back_changed.values())})")
+    problems = failed_run(converge, "the upgrade")
+    if failed_queries:
+        problems.append(f"{failed_queries} queries failed")
+    if max(gaps.values()) > 2 * drill_lab.scrape_interval:
+        problems.append(f"a storage gap is longer than {2 * drill_lab.scrape_interval}s")
+    if len(keys) != count or len(set(keys)) != count:
+        problems.append(f"{len(keys)} notifications ({len(set(keys))} groups) for {count} groups")
+    if set(sizes.values()) != {len(drill_lab.alertmanagers)}:
+        problems.append(f"cluster sizes {sizes}")
+    if any(after.get(daemon) != [version] for daemon, version in wanted.items()):
+        problems.append(f"versions after the upgrade {after}, wanted {wanted}")
+    if back.returncode == 0 or not refusal or sum(back_changed.values()):
+        problems.append(f"the way back was not refused before any change:\n{back.stdout[-2000:]}")
+    return figures, problems
+
+
 DRILLS = [
     ("1 Prometheus replica per shard down", drill_prometheus),
     ("2 Alertmanager position 0 down", drill_alertmanager_down),
@@ -587,6 +819,9 @@ DRILLS = [
     ("5 database down", drill_database),
     ("6 stranger on the network", drill_intruder),
     ("7 everything back", drill_whole),
+    ("8 remote storage outage", drill_storage_outage),
+    ("9 replaced replica", drill_replaced_replica),
+    ("10 rolling upgrade", drill_upgrade),
 ]
 
 
@@ -595,6 +830,8 @@ def main():
     parser.add_argument("--inventory", default=ROOT / "inventories" / "lab")
     parser.add_argument("--short", action="store_true", help="shorter windows, no wait for rule-driven alerts")
     parser.add_argument("--only", type=int, action="append", help="run only drill N (repeatable)")
+    parser.add_argument("--upgrade", action="store_true",
+                        help="also the rolling upgrade to .lab/releases (leaves the lab upgraded)")
     args = parser.parse_args()
     drill_lab = Lab(args.inventory)
     try:
@@ -605,6 +842,8 @@ def main():
     rows, failed = [], False
     for name, drill in DRILLS:
         if args.only and int(name.split()[0]) not in args.only:
+            continue
+        if drill is drill_upgrade and not args.upgrade:
             continue
         started = time.monotonic()
         print(f"drill {name} ...", flush=True)
