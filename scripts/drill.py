@@ -676,13 +676,15 @@ def drill_replaced_replica(drill_lab, receiver, short):
     converge, changed = site()
     took = time.time() - made
 
-    def targets(replica):
-        data = drill_lab.topology.fetch_json("prometheus", drill_lab.prometheus(replica, "/api/v1/targets?state=active"))
-        return {(t["labels"]["job"], t["labels"]["instance"]) for t in data["data"]["activeTargets"]}
+    def active(replica):
+        url = drill_lab.prometheus(replica, "/api/v1/targets?state=active")
+        return drill_lab.topology.fetch_json("prometheus", url)["data"]["activeTargets"]
 
-    def scraped(replica):
-        data = drill_lab.topology.fetch_json("prometheus", drill_lab.prometheus(replica, "/api/v1/targets?state=active"))
-        return all(t["lastScrape"] > "2000" for t in data["data"]["activeTargets"])
+    def targets(replica):
+        return {(t["labels"]["job"], t["labels"]["instance"]) for t in active(replica)}
+
+    def scraped(replica):  # an unscraped target's lastScrape is 0001-01-01
+        return all(t["lastScrape"] > "2000" for t in active(replica))
 
     # Its file_sd jobs fill in within a discovery refresh: until then it may have fewer.
     try:
