@@ -26,7 +26,8 @@ LAB_IMAGES := --image "$$(cat $(LAB_IMAGE_FILE))"$(if $(filter mixed,$(DIST)), -
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
 	@echo "make test      lint, unit tests, every molecule scenario (DIST), short drills on a mixed-release lab"
-	@echo "make test-all  lint, unit tests, every scenario, the short drills and the rolling upgrade on bookworm and on trixie"
+	@echo "make test-all  lint, unit tests, every scenario (and the archive ones with upstream releases), the short drills and the rolling upgrade on bookworm and on trixie"
+	@echo "RELEASES=1     make molecule: the archive scenarios install the upstream releases of make releases"
 	@echo "make releases  upstream-layout Prometheus/Alertmanager/node_exporter archives: .lab/releases"
 	@echo "DIST=bookworm|trixie|mixed  the Debian release of the lab and scenarios (default bookworm)"
 	@echo "make shard-check  every replica of the running lab scrapes what the shard plan says"
@@ -96,14 +97,16 @@ drill-short: prereqs
 	  $(BIN)/python scripts/drill.py --short $(DRILL_ARGS)
 
 # `make test` (CI): every scenario on $(DIST), the short drills on a lab of both
-# releases. `make test-all`: every scenario, the short drills and the rolling upgrade
-# (drill 10, to the archives of `make releases`) on each release.
+# releases. `make test-all`, on each release: every scenario, the two archive
+# scenarios again with the upstream releases, the short drills and the rolling upgrade
+# (drill 10, to the archives of `make releases`).
 test: lint unit molecule
 	$(MAKE) --no-print-directory drill-short DIST=mixed
 
 test-all: lint unit releases
 	@set -e; for d in bookworm trixie; do \
 	  $(MAKE) --no-print-directory molecule DIST=$$d; \
+	  $(MAKE) --no-print-directory molecule DIST=$$d RELEASES=1 SCENARIOS="alertmanager prometheus"; \
 	  $(MAKE) --no-print-directory drill-short DIST=$$d DRILL_ARGS=--upgrade; \
 	done
 
@@ -118,10 +121,14 @@ lint: venv
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
-molecule: prereqs
+# RELEASES=1: the scenarios that install from a release archive (alertmanager,
+# prometheus) serve the current upstream releases of `make releases` instead of
+# archives built from the host release's packages.
+molecule: prereqs $(if $(RELEASES),releases)
 	@set -e; for s in $(SCENARIOS); do \
-	  echo "=== molecule scenario $$s"; \
-	  LAB_IMAGE="$$(cat $(LAB_IMAGE_FILE))" $(BIN)/molecule test -s $$s; \
+	  echo "=== molecule scenario $$s$(if $(RELEASES), (upstream releases))"; \
+	  $(if $(RELEASES),PROMHA_RELEASES=$(CURDIR)/.lab/releases) LAB_IMAGE="$$(cat $(LAB_IMAGE_FILE))" \
+	    $(BIN)/molecule test -s $$s; \
 	done
 
 clean: lab-down

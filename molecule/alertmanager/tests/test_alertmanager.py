@@ -8,6 +8,7 @@ file order and build on each other (batches 1, 2, 3).
 
 import json
 import os
+import re
 import socket
 import ssl
 import statistics
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
@@ -41,6 +43,8 @@ DELIVERY_BOUND = GROUP_WAIT + PEER_TIMEOUT + SCRAPE_AND_EVAL + 10  # margin
 # basic auth (the stack's web CA, generated passwords), gossip is mutual TLS with the
 # gossip CA - all issued by roles/pki under the scenario's stack_secrets_dir.
 SECRETS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets"
+# The archive ma-2 runs (prepare.yml: built from the package, or the upstream release).
+ARCHIVE_VERSION = yaml.safe_load((SECRETS.parent / "alertmanager-archive.yml").read_text())["version"]
 WEB_CA, GOSSIP = SECRETS / "web" / "ca.crt", SECRETS / "gossip"
 AUTH = ("promha", (SECRETS / "credentials" / "alertmanager_web").read_text().strip())
 PROM_AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
@@ -196,16 +200,18 @@ def test_ma_2_runs_the_archive_build():
     assert "/usr/local/bin/alertmanager" in docker("ma-2", "systemctl", "show", "-p", "ExecStart", "--value",
                                                    "alertmanager@a").stdout
     assert docker("ma-2", "readlink", "/usr/local/bin/alertmanager").stdout.strip() == \
-        "/opt/alertmanager-0.25.0/alertmanager"
+        f"/opt/alertmanager-{ARCHIVE_VERSION}/alertmanager"
+    version = docker("ma-2", "/usr/local/bin/alertmanager", "--version")
+    assert re.search(rf"version {re.escape(ARCHIVE_VERSION)}\b", version.stdout + version.stderr)
 
 
 def test_wrong_archive_checksum_is_refused():
     pid = docker("ma-2", "systemctl", "show", "-p", "MainPID", "--value", "alertmanager@a").stdout.strip()
-    result = converge({"alertmanager_version": "0.25.0-tampered", "alertmanager_archive_sha256": "0" * 64},
+    result = converge({"alertmanager_version": f"{ARCHIVE_VERSION}-tampered", "alertmanager_archive_sha256": "0" * 64},
                       limit="ma-2")
     assert result.returncode != 0
     assert "did not match" in result.output or "checksum mismatch" in result.output.lower(), result.output[-2000:]
-    assert docker("ma-2", "test", "-e", "/opt/alertmanager-0.25.0-tampered/alertmanager").returncode != 0
+    assert docker("ma-2", "test", "-e", f"/opt/alertmanager-{ARCHIVE_VERSION}-tampered/alertmanager").returncode != 0
     assert docker("ma-2", "systemctl", "show", "-p", "MainPID", "--value", "alertmanager@a").stdout.strip() == pid
 
 

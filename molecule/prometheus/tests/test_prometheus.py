@@ -8,6 +8,7 @@ test_sharding.py's, which runs after this file.
 
 import json
 import os
+import re
 import ssl
 import sys
 import time
@@ -47,6 +48,8 @@ TLS = SECRETS / "web"
 AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
 VM_AUTH = ("promha", (SECRETS / "credentials" / "remote_storage_web").read_text().strip())
 VIEWER = ("viewer", "molecule-viewer-2f8a61")
+# The archive shard 1 runs (prepare.yml: built from the package, or the upstream release).
+ARCHIVE_VERSION = yaml.safe_load((SECRETS.parent / "prometheus-archive.yml").read_text())["version"]
 
 
 def get(url, timeout=5, auth="tier"):
@@ -254,7 +257,8 @@ def test_shard_1_runs_the_archive_build(host):
     binary = "/usr/local/bin/prometheus" if REPLICAS[name][1] == 1 else "/usr/bin/prometheus"
     assert binary in host.run("systemctl show -p ExecStart --value prometheus").stdout
     if REPLICAS[name][1] == 1:
-        assert host.file(binary).linked_to == "/opt/prometheus-2.42.0/prometheus"
+        assert host.file(binary).linked_to == f"/opt/prometheus-{ARCHIVE_VERSION}/prometheus"
+        assert re.search(rf"version {re.escape(ARCHIVE_VERSION)}\b", host.check_output(f"{binary} --version 2>&1"))
 
 
 def test_wrong_archive_checksum_is_refused(host):
@@ -262,13 +266,13 @@ def test_wrong_archive_checksum_is_refused(host):
     if REPLICAS[name][1] != 1:
         pytest.skip("shard 0 installs from the package")
     pid = main_pid(host)
-    result = converge({"prometheus_version": "2.42.0-tampered", "prometheus_archive_sha256": "0" * 64},
+    result = converge({"prometheus_version": f"{ARCHIVE_VERSION}-tampered", "prometheus_archive_sha256": "0" * 64},
                       limit=name)
     assert result.returncode != 0
     output = result.output
     assert "did not match" in output or "checksum mismatch" in output.lower(), output[-2000:]
-    assert not host.file("/opt/prometheus-2.42.0-tampered/prometheus").exists
-    assert host.file("/usr/local/bin/prometheus").linked_to == "/opt/prometheus-2.42.0/prometheus"
+    assert not host.file(f"/opt/prometheus-{ARCHIVE_VERSION}-tampered/prometheus").exists
+    assert host.file("/usr/local/bin/prometheus").linked_to == f"/opt/prometheus-{ARCHIVE_VERSION}/prometheus"
     assert main_pid(host) == pid
 
 
