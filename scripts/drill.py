@@ -39,7 +39,7 @@ Drills
     under the same inventory name, then site.yml: it scrapes what its peer does
     and the global tier sees from it what it sees from the peer;
 10. rolling upgrade (only with --upgrade, after make releases; it leaves the lab on
-    the new releases): site.yml with .lab/releases/vars.yml, one HA member at a time,
+    Prometheus' new release): site.yml with .lab/releases/vars.yml, one HA member at a time,
     while queries run through the floating address and alert groups keep arriving:
     0 failed queries, no storage gap longer than two scrape intervals, every group
     notified exactly once, the cluster whole, each daemon on the archive's version;
@@ -890,7 +890,7 @@ def main():
     parser.add_argument("--short", action="store_true", help="shorter windows, no wait for rule-driven alerts")
     parser.add_argument("--only", type=int, action="append", help="run only drill N (repeatable)")
     parser.add_argument("--upgrade", action="store_true",
-                        help="also the rolling upgrade to .lab/releases (leaves the lab upgraded)")
+                        help="also the rolling upgrade to .lab/releases and back (leaves Prometheus upgraded)")
     args = parser.parse_args()
     drill_lab = Lab(args.inventory)
     try:
