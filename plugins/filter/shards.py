@@ -106,14 +106,13 @@ Filters
     by playbooks/shard-plan.yml to read what runs now.
 
 ``target_file_specs``
-    ``_prometheus_scrape.files | target_file_specs(directory, group, present, new=True)``
+    ``_prometheus_scrape.files | target_file_specs(directory, group)``
     -> the ``stack_files`` entries (path, content, group, mode 0644) of the file_sd
     files ``{name: groups}`` that ``file_sd_scrape_configs`` returns, in
-    ``directory``, with the JSON ``to_nice_json`` writes: with ``new=True`` only the
-    files whose name is not in ``present`` (the names found on the host), with
-    ``new=False`` only those in it, with ``new=None`` all.
+    ``directory``, with the JSON ``to_nice_json`` writes (so files written by an
+    earlier release compare equal).
 
-    Example: ``{'node.json': []} | target_file_specs('/etc/prometheus/targets', 'prometheus', [], new=True)``
+    Example: ``{'node.json': []} | target_file_specs('/etc/prometheus/targets', 'prometheus')``
 
 ``shard_load``
     ``assignment | shard_load`` -> ``{targets, shards, min, max, mean, imbalance}``
@@ -584,18 +583,16 @@ def file_sd_scrape_configs(configs, directory):
     return {"scrape_configs": result, "files": files}
 
 
-def target_file_specs(files, directory, group, present=(), new=None):
+def target_file_specs(files, directory, group):
     """``stack_files`` entries of the file_sd files ``files`` in ``directory`` (see the module doc)."""
     if not isinstance(files, dict):
         raise AnsibleFilterError(f"target_file_specs: expected a mapping of file name to target groups, got {files!r}")
     if not isinstance(directory, str) or not directory.startswith("/"):
         raise AnsibleFilterError(f"target_file_specs: directory must be an absolute path, got {directory!r}")
-    present = set(present or ())
     return [{"path": f"{directory.rstrip('/')}/{name}", "group": group, "mode": "0644",
              # as to_nice_json writes it, so files written before compare equal
              "content": json.dumps(groups, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"}
-            for name, groups in sorted(files.items())
-            if new is None or (name in present) != bool(new)]
+            for name, groups in sorted(files.items())]
 
 
 def shard_plan(jobs, shard_count, mode="hashmod", replicas=1, deployed=None):

@@ -29,7 +29,10 @@ description:
     before its own (a web config and its certificate); a refused file stops the task,
     and the files listed after it are left as they were (list a unit, whose change
     needs a restart, last).
-  - Returns C(changed_paths), the paths that were (or in check mode would be) changed.
+  - With I(new_files_only), only files that do not exist yet are written.
+  - Last, files under each I(prune) directory that match its pattern and are not listed in
+    I(files) are removed.
+  - Returns C(changed_paths), the paths that were (or in check mode would be) changed or removed.
 options:
   directories:
     description: Directories to create (with their parents) and set owner, group and mode on.
@@ -66,6 +69,24 @@ options:
       validate:
         description: Command run on the new file before it replaces the old one; C(%s) is its path.
         type: str
+  new_files_only:
+    description:
+      - Write only the files of I(files) that do not exist on the host yet; leave the others as
+        they are, whatever their content. (Prometheus must read the target file of a new job
+        before the reload that starts the job, and those of running jobs after it.)
+    type: bool
+    default: false
+  prune:
+    description:
+      - Directories whose regular files matching I(pattern) are removed unless I(files) lists
+        them (the target files of jobs a server no longer runs). Nothing is removed when the
+        task writes only new files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path of the directory; a missing directory is left alone., type: path, required: true}
+      pattern: {description: Shell pattern of the file names to consider (C(*.json))., type: str, default: "*"}
 attributes:
   check_mode: {support: full}
   diff_mode: {support: partial, details: files given with I(content) only}
@@ -86,12 +107,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Paths created or changed (content, link target, owner, group or mode).
+  description: Paths created, changed (content, link target, owner, group or mode) or removed.
   returned: always
   type: list
   elements: str
 """
 
+import fnmatch
 import grp
 import os
 import pwd
@@ -119,6 +141,9 @@ ARGUMENT_SPEC = dict(
         **_OWNED),
         mutually_exclusive=[("content", "secret_content")],
         required_one_of=[("content", "secret_content")]),
+    new_files_only=dict(type="bool", default=False),
+    prune=dict(type="list", elements="dict", default=[], options=dict(
+        path=dict(type="path", required=True), pattern=dict(type="str", default="*"))),
 )
 
 
@@ -221,6 +246,24 @@ def settle_file(module, spec, diffs):
     return True
 
 
+def prune_directory(module, spec, keep):
+    """Remove the regular files of a directory that match its pattern and are not in ``keep``."""
+    directory = spec["path"]
+    if not os.path.isdir(directory):
+        return []
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.normpath(os.path.join(directory, name))
+        if path in keep or not fnmatch.fnmatchcase(name, spec["pattern"]):
+            continue
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        if not module.check_mode:
+            os.unlink(path)
+        removed.append(path)
+    return removed
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     changed_paths, diffs = [], []
@@ -230,9 +273,16 @@ def main():
     for spec in module.params["links"]:
         if settle_link(module, spec):
             changed_paths.append(spec["path"])
+    new_only = module.params["new_files_only"]
     for spec in module.params["files"]:
+        if new_only and os.path.lexists(spec["path"]):
+            continue
         if settle_file(module, spec, diffs):
             changed_paths.append(spec["path"])
+    if not new_only:
+        keep = {os.path.normpath(spec["path"]) for spec in module.params["files"]}
+        for spec in module.params["prune"]:
+            changed_paths += prune_directory(module, spec, keep)
     result = dict(changed=bool(changed_paths), changed_paths=changed_paths)
     if diffs:
         result["diff"] = diffs

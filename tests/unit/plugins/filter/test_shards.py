@@ -315,12 +315,6 @@ def test_target_file_specs_write_what_to_nice_json_writes():
         assert (spec["group"], spec["mode"]) == ("prometheus", "0644")
 
 
-def test_target_file_specs_split_new_and_present():
-    assert [s["path"] for s in target_file_specs(FILES, "/t", "p", ["node.json"], new=True)] == ["/t/app.json"]
-    assert [s["path"] for s in target_file_specs(FILES, "/t", "p", ["node.json"], new=False)] == ["/t/node.json"]
-    assert target_file_specs({}, "/t", "p", [], new=False) == []
-
-
 @pytest.mark.parametrize("files,directory,message", [
     ([], "/t", "expected a mapping"),
     (FILES, "t", "must be an absolute path"),

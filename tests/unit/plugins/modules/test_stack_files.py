@@ -139,3 +139,30 @@ def test_content_and_secret_content_are_exclusive(tmp_path, capsys):
     result = run(capsys, files=[file_spec(tmp_path / "f", content="a", secret_content="b")])
     assert result["failed"] is True
     assert "mutually exclusive" in result["msg"]
+
+
+def test_new_files_only_writes_the_missing_and_leaves_the_rest(tmp_path, capsys):
+    (tmp_path / "old.json").write_text("running\n")
+    result = run(capsys, new_files_only=True, prune=[dict(path=str(tmp_path), pattern="*.json")],
+                 files=[file_spec(tmp_path / "old.json", content="changed\n"),
+                        file_spec(tmp_path / "new.json", content="new\n")])
+    assert result["changed_paths"] == [str(tmp_path / "new.json")]
+    assert (tmp_path / "old.json").read_text() == "running\n"
+    assert (tmp_path / "new.json").read_text() == "new\n"
+
+
+def test_prune_removes_unlisted_matching_files_only(tmp_path, capsys):
+    for name in ("kept.json", "gone.json", "site.yml"):
+        (tmp_path / name).write_text("x\n")
+        (tmp_path / name).chmod(0o640)
+    (tmp_path / "sub.json").mkdir()
+    (tmp_path / "link.json").symlink_to(tmp_path / "site.yml")
+    args = dict(prune=[dict(path=str(tmp_path) + "/", pattern="*.json"), dict(path=str(tmp_path / "missing"))],
+                files=[file_spec(tmp_path / "kept.json", content="x\n")])
+    checked = run(capsys, check_mode=True, **args)
+    assert checked["changed_paths"] == [str(tmp_path / "gone.json")]
+    assert (tmp_path / "gone.json").exists()
+    result = run(capsys, **args)
+    assert result["changed_paths"] == [str(tmp_path / "gone.json")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "link.json", "site.yml", "sub.json"]
+    assert run(capsys, **args)["changed"] is False
