@@ -42,7 +42,7 @@ INVENTORY = ROOT / "inventories" / "lab"
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from topology import Topology  # noqa: E402
 
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 PROFILE = re.compile(r"^(\S[^\n]*?) -+ (\d+\.\d+)s$", re.M)
 
 
@@ -73,7 +73,8 @@ def playbook(*args, profile=False):
     output = result.stdout + result.stderr
     if result.returncode != 0:
         sys.exit(f"bench: site.yml {' '.join(args)} failed (rc {result.returncode}):\n{output[-3000:]}")
-    recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "failed": int(m[4])} for m in RECAP.findall(output)}
+    recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "failed": int(m[4]), "skipped": int(m[5])}
+             for m in RECAP.findall(output)}
     roles = {}
     if profile:
         tail = output[output.rfind("PLAY RECAP"):]
@@ -184,10 +185,11 @@ def main():
             roles.setdefault(name, []).append(seconds)
         print(f"  {took:.1f}s", flush=True)
 
-    warm, warm_roles, changed = [], {}, []
+    warm, warm_roles, changed, last_recap = [], {}, [], {}
     for i in range(args.warm):
         took, _, recap, per_role = playbook(profile=True)
         warm.append(took)
+        last_recap = recap
         changed.append(sum(h["changed"] for h in recap.values()))
         for name, seconds in per_role.items():
             warm_roles.setdefault(name, []).append(seconds)
@@ -238,6 +240,14 @@ def main():
         lines.append(row("  its `--tags prometheus` run", scrape_run))
         lines.append(row("Alertmanager setting live on every instance", route, note="from ansible-playbook start"))
         lines.append(row("  its `--tags alertmanager` run", route_run))
+    if last_recap:
+        # A task result per host and task (ok, changed or skipped): the controller's time
+        # per result is what bounds the warm run.
+        lines += ["", "Task results per host on the last warm re-run (ok + skipped):", "",
+                  "| host | results | of which skipped |", "| --- | --- | --- |"]
+        for host, counts in sorted(last_recap.items()):
+            if host != "localhost":
+                lines.append(f"| {host} | {counts['ok'] + counts['skipped']} | {counts['skipped']} |")
     for title, table in (("cold", roles), ("warm", warm_roles)):
         if table:
             lines += ["", f"Per role, {title} (ansible.posix.profile_roles, median seconds):", "",
