@@ -27,10 +27,20 @@ def broken_inventory(tmp_path, change):
     return inventory
 
 
+def _env():
+    return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+
+
 def run_site(inventory):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "site.yml")], cwd=ROOT,
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=_env(), timeout=120)
+
+
+def run_preflight(inventory):
+    """The controller's checks only (``--skip-tags preflight_hosts``): made-up hosts cannot be read."""
+    return subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml"),
+                           "--skip-tags", "preflight_hosts"],
+                          cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=120)
 
 
 def shard_gap(groups):
@@ -79,11 +89,8 @@ def test_bad_inventory_stops_in_preflight(tmp_path, change, expected):
 
 
 def test_lab_inventory_passes_preflight():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     # The controller's checks only (the lab hosts need not be up).
-    result = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / "preflight.yml"),
-                             "--skip-tags", "preflight_hosts"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = run_preflight(ROOT / "inventories" / "lab")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -96,11 +103,7 @@ def test_production_inventory_needs_real_vault_secrets(tmp_path, vault, expected
     shutil.copytree(ROOT / "inventories" / "production", inventory)
     if vault:
         shutil.copy(inventory / "group_vars" / "all" / vault, inventory / "group_vars" / "all" / "vault.yml")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    # The controller's checks only: the made-up hosts cannot be read.
-    result = subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml"),
-                             "--skip-tags", "preflight_hosts"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = run_preflight(inventory)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert expected in " ".join(output.split()), output[-3000:]
@@ -186,13 +189,6 @@ def test_scrape_settings_must_agree_across_shards(tmp_path):
         in output
 
 
-def run_preflight(inventory):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml"),
-                           "--skip-tags", "preflight_hosts"],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
-
-
 def test_scrape_jobs_may_read_other_hosts_and_a_broken_template_is_named(tmp_path):
     farm = "{{ groups['target_farm'] | map('host_address', hostvars) | product([20000]) | map('join', ':') | list }}"
     reads_hostvars = [{"job_name": "app", "static_configs": [{"targets": farm}]},
@@ -215,10 +211,6 @@ def test_group_vars_of_no_group_are_a_warning(tmp_path):
     inventory = broken_inventory(tmp_path, lambda groups: None)
     (inventory / "group_vars" / "grafna").mkdir()
     (inventory / "group_vars" / "grafna" / "main.yml").write_text("---\ngrafana_http_port: 3001\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    # The controller's checks only: the made-up hosts cannot be read.
-    result = subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml"),
-                             "--skip-tags", "preflight_hosts"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = run_preflight(inventory)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "group_vars/grafna names no group of this inventory" in result.stdout
