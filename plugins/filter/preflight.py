@@ -279,26 +279,35 @@ def _web_problems(groups, hostvars, problems):
                                                    _tls_defaults(secrets, "gossip", host)))
 
 
-# Settings every host of a group must read alike (a tier's clients follow its server's
-# settings, so those are read by every host).
+# Settings every host of a group must read alike: a tier's clients (other tiers' roles)
+# read its server's TLS switch, CA, user and password, so those are read by every host.
 _STACK_WIDE = {name: "all" for name in (
-    "stack_plain_http", "stack_secrets_dir", "stack_environment", "prometheus_web_tls_enabled",
-    "prometheus_web_basic_auth_username", "alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
-    "node_exporter_web_tls_enabled", "remote_storage_tls_enabled")}
+    "stack_plain_http", "stack_secrets_dir", "stack_environment",
+    "prometheus_web_tls_enabled", "prometheus_web_tls_ca_src", "prometheus_web_basic_auth_username",
+    "alertmanager_web_tls_enabled", "alertmanager_web_tls_ca_src", "alertmanager_web_basic_auth_username",
+    "node_exporter_web_tls_enabled", "node_exporter_web_tls_ca_src", "node_exporter_web_basic_auth_username",
+    "remote_storage_tls_enabled", "remote_storage_tls_ca_src", "remote_storage_basic_auth_username",
+    "grafana_tls_enabled", "nginx_tls_enabled")}
 _STACK_WIDE.update(alertmanager_cluster_tls_enabled="alertmanager", alertmanager_cluster_label="alertmanager")
+# The same for the passwords; a problem names the hosts, never the values.
+_STACK_WIDE_SECRETS = ("prometheus_web_basic_auth_password", "alertmanager_web_basic_auth_password",
+                       "node_exporter_web_basic_auth_password", "remote_storage_basic_auth_password")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9_.-]*$")
 
 
 def _stack_problems(groups, hostvars, problems):
     """Stack-wide settings: one value everywhere, plain HTTP refused in production, safe label values."""
-    for name, group in _STACK_WIDE.items():
+    names = [(name, group, False) for name, group in _STACK_WIDE.items()]
+    names += [(name, "all", True) for name in _STACK_WIDE_SECRETS]
+    for name, group, secret in names:
         values = {}
         for host in sorted(groups.get(group, [])):
             value = _get(hostvars, host, name)
             values.setdefault(json.dumps(None if value is _UNSET else value, sort_keys=True, default=str), []).append(host)
         if len(values) > 1:
-            shown = "; ".join(f"{', '.join(h[:3])}{' ...' if len(h) > 3 else ''}: {v}" for v, h in values.items())
+            shown = "; ".join(f"{', '.join(h[:3])}{' ...' if len(h) > 3 else ''}"
+                              + ("" if secret else f": {v}") for v, h in values.items())
             problems.append(f"{name} differs between hosts ({shown}); every tier and its clients must read one "
                             f"value: set it once, in group_vars/{group}")
     for host in sorted(groups.get("all", [])):

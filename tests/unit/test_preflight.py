@@ -67,6 +67,14 @@ def secret_key_differs(groups):
     groups["grafana"]["hosts"]["grafana-2"]["grafana_secret_key"] = "another-long-secret-key-1234"
 
 
+def alertmanager_ca_for_its_group_only(groups):
+    groups["alertmanager"]["vars"] = {"alertmanager_web_tls_ca_src": "/etc/site-pki/ca.crt"}
+
+
+def node_password_for_one_host(groups):
+    groups["mysql"]["hosts"]["db-1"]["node_exporter_web_basic_auth_password"] = "a-site-password-only-db-1-has"
+
+
 def vip_without_prefix(groups):
     groups["loadbalancer"]["hosts"]["lb-2"]["keepalived_virtual_ipaddress"] = "10.213.0.70"
 
@@ -76,6 +84,10 @@ def vip_without_prefix(groups):
     (placeholder_db_password, "host db-1: mysql_grafana_password is a placeholder; set a real value through ansible-vault"),
     (secret_key_differs, "grafana_secret_key must be identical on every instance"),
     (vip_without_prefix, "host lb-2: keepalived_virtual_ipaddress must be the floating address with its prefix"),
+    (alertmanager_ca_for_its_group_only, "alertmanager_web_tls_ca_src differs between hosts (am-1, am-2: "
+                                         '"/etc/site-pki/ca.crt"; db-1, grafana-1, grafana-2 ...: null)'),
+    (node_password_for_one_host, "node_exporter_web_basic_auth_password differs between hosts (am-1, am-2, "
+                                 "grafana-1 ...; db-1); every tier and its clients must read one value"),
     (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),
     (name_as_advertise_address, "host 'am-2' instance 'a' only has the name 'am-2.example.org'"),
     (lonely_replica, "shard 1 has 1 replica(s) (prom-s1-a); this environment requires at least 2"),
@@ -86,6 +98,14 @@ def test_bad_inventory_stops_in_preflight(tmp_path, change, expected):
     assert result.returncode != 0
     assert expected in " ".join(output.split()), output[-3000:]
     assert "PLAY [Common base on every host]" not in output  # no host was contacted
+
+
+def test_a_password_that_differs_is_named_never_shown(tmp_path):
+    result = run_preflight(broken_inventory(tmp_path, node_password_for_one_host))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "node_exporter_web_basic_auth_password differs between hosts" in " ".join(output.split())
+    assert "a-site-password-only-db-1-has" not in output
 
 
 def test_lab_inventory_passes_preflight():
