@@ -7,6 +7,7 @@ literal defaults and the same filter plugins the roles call: the shards
 works out a shard, a peer name, an address or a port by itself.
 
     topo = Topology(ROOT / "inventories" / "lab")
+    topo = Topology.of_scenario()   in a molecule verifier: the scenario's inventory
     topo.shards                 {0: ['prom-s0-a', 'prom-s0-b'], 1: [...]}
     topo.alertmanagers          [{'host', 'name', 'peer_name', 'web', 'cluster', ...}]
     topo.setting(host, 'prometheus_port')   the host's value, else the role default
@@ -17,6 +18,7 @@ works out a shard, a peer name, an address or a port by itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +96,11 @@ class Topology:
         self.inventory = Path(inventory)
         self.groups, self.hostvars = read_inventory(inventory)
         self.defaults = role_defaults()
+
+    @classmethod
+    def of_scenario(cls):
+        """The running molecule scenario's topology (the inventory molecule wrote for it)."""
+        return cls(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory")
 
     def hosts(self, group):
         return self.groups.get(group, [])

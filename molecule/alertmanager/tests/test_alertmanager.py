@@ -28,14 +28,15 @@ PROJECT = SCENARIO.parent.parent
 sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
 import live  # noqa: E402
 from live import wait_for  # noqa: E402
+from topology import Topology  # noqa: E402
 
-HOOK = "http://10.213.30.31:8080"
+# Where everything is, from the scenario's inventory through the roles' filters.
+TOPOLOGY = Topology.of_scenario()
+HOOK = f"http://{TOPOLOGY.address('hook')}:8080"  # the test receiver (prepare.yml)
 INSTANCES = {  # peer name -> (host, unit, web address)
-    "ma-1-a": ("ma-1", "alertmanager@a", "10.213.30.11:19093"),
-    "ma-1-b": ("ma-1", "alertmanager@b", "10.213.30.11:29093"),
-    "ma-2-a": ("ma-2", "alertmanager@a", "10.213.30.12:19093"),
-}
-PROMETHEUS = ["10.213.30.21:9090", "10.213.30.22:9090"]
+    i["peer_name"]: (i["host"], f"alertmanager@{i['name']}", i["web"]) for i in TOPOLOGY.alertmanagers}
+CLUSTER = {i["peer_name"]: i["cluster"] for i in TOPOLOGY.alertmanagers}  # peer name -> gossip address
+PROMETHEUS = [TOPOLOGY.host_port(host, "prometheus_port") for host in TOPOLOGY.hosts("prometheus")]
 N = 20
 GROUP_WAIT, PEER_TIMEOUT, SCRAPE_AND_EVAL = 5, 15, 10
 DELIVERY_BOUND = GROUP_WAIT + PEER_TIMEOUT + SCRAPE_AND_EVAL + 10  # margin
@@ -117,9 +118,9 @@ def test_gossip_flags_follow_upstream_defaults():
     flags = docker("ma-1", "cat", "/etc/alertmanager/instances/b.env").stdout
     assert "--cluster.gossip-interval=200ms" in flags
     assert "--cluster.peer-timeout=15s" in flags
-    assert "--cluster.advertise-address=10.213.30.11:29094" in flags
-    assert sorted(line for line in flags.split() if line.startswith("--cluster.peer=")) == [
-        "--cluster.peer=10.213.30.11:19094", "--cluster.peer=10.213.30.12:19094"]
+    assert f"--cluster.advertise-address={CLUSTER['ma-1-b']}" in flags
+    assert sorted(line for line in flags.split() if line.startswith("--cluster.peer=")) == sorted(
+        f"--cluster.peer={address}" for peer, address in CLUSTER.items() if peer != "ma-1-b")
 
 
 def test_every_prometheus_sends_to_every_alertmanager():
@@ -180,20 +181,22 @@ def test_gossip_needs_a_certificate_from_the_cluster_ca():
     assert "client_auth_type: RequireAndVerifyClientCert" in docker(
         "ma-1", "cat", "/etc/alertmanager/web/cluster-tls.yml").stdout
     # With gossip TLS, memberlist speaks TCP only: nothing listens on the UDP cluster port.
+    gossip = CLUSTER["ma-1-a"]
+    port = f":{gossip.rsplit(':', 1)[1]} "
     sockets = docker("ma-1", "ss", "-Htulpn")
-    assert sockets.returncode == 0 and ":19094 " in sockets.stdout  # TCP
-    assert not [line for line in sockets.stdout.splitlines() if line.startswith("udp") and ":19094 " in line]
+    assert sockets.returncode == 0 and port in sockets.stdout  # TCP
+    assert not [line for line in sockets.stdout.splitlines() if line.startswith("udp") and port in line]
     try:
-        gossip_handshake("10.213.30.11:19094", "ma-2")
+        gossip_handshake(gossip, "ma-2")
     except (TimeoutError, ConnectionResetError):
         pass  # the peer accepted the certificate; memberlist waits for, or drops, a real message
     # Without a client certificate the TLS server itself says no (a plain-TCP gossip port
     # would fail differently: no TLS handshake at all).
     with pytest.raises(ssl.SSLError, match="(?i)certificate"):
-        gossip_handshake("10.213.30.11:19094", None)
+        gossip_handshake(gossip, None)
     # Gossip has its own CA: the same host's certificate from the web CA is refused too.
     with pytest.raises(ssl.SSLError, match="(?i)certificate|unknown ca"):
-        gossip_handshake("10.213.30.11:19094", "ma-2", ca_dir=SECRETS / "web")
+        gossip_handshake(gossip, "ma-2", ca_dir=SECRETS / "web")
 
 
 def test_ma_2_runs_the_archive_build():

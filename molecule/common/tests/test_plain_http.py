@@ -12,8 +12,12 @@ PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
 import live  # noqa: E402
 from live import wait_for  # noqa: E402
+from topology import Topology  # noqa: E402
 
-ADDRESSES = {"promha-mol-common-1": "10.213.10.11", "promha-mol-common-2": "10.213.10.12"}
+# Every host, from the scenario's inventory (each runs a node exporter and a Prometheus).
+TOPOLOGY = Topology.of_scenario()
+EXPORTERS = {host: TOPOLOGY.host_port(host, "node_exporter_port") for host in TOPOLOGY.hosts("all")}
+SERVERS = {host: TOPOLOGY.host_port(host, "prometheus_port") for host in TOPOLOGY.hosts("prometheus")}
 
 
 def get(url):
@@ -28,22 +32,23 @@ def get(url):
 
 
 def test_every_port_answers_plain_http_without_credentials():
-    for host, address in ADDRESSES.items():
-        status, body = get(f"http://{address}:9100/metrics")
+    for host, exporter in EXPORTERS.items():
+        status, body = get(f"http://{exporter}/metrics")
         assert status == 200 and "node_exporter_build_info" in body, host
-        assert get(f"http://{address}:9090/-/ready")[0] == 200, host
-        assert get(f"https://{address}:9090/-/ready")[0] == 0, f"{host}: HTTPS answered in plain mode"
+    for host, server in SERVERS.items():
+        assert get(f"http://{server}/-/ready")[0] == 200, host
+        assert get(f"https://{server}/-/ready")[0] == 0, f"{host}: HTTPS answered in plain mode"
 
 
 def test_the_pair_scrapes_the_node_exporters_over_plain_http():
     def node_targets():
-        status, body = get(f"http://{ADDRESSES['promha-mol-common-1']}:9090/api/v1/targets?state=active")
+        status, body = get(f"http://{SERVERS[sorted(SERVERS)[0]]}/api/v1/targets?state=active")
         targets = [t for t in json.loads(body)["data"]["activeTargets"] if t["labels"]["job"] == "node"] \
             if status == 200 else []
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
     targets = wait_for(node_targets, 90, "the node job's targets up")
-    assert sorted(t["scrapeUrl"] for t in targets) == sorted(f"http://{a}:9100/metrics" for a in ADDRESSES.values())
+    assert sorted(t["scrapeUrl"] for t in targets) == sorted(f"http://{e}/metrics" for e in EXPORTERS.values())
 
 
 def test_preflight_warns_about_the_switch_and_refuses_it_in_production():

@@ -37,16 +37,19 @@ import live  # noqa: E402
 from live import wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
 
-DB = "10.213.40.11"
+# Where everything is, from the scenario's inventory through the roles' filters.
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+TOPOLOGY = Topology(EPHEMERAL / "inventory")
+DB = TOPOLOGY.address(TOPOLOGY.hosts("mysql")[0])
 # The scenario's throwaway secrets, read from molecule.yml so they are written once.
 _ALL = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]["all"]
 DB_PASSWORD = _ALL["vault_grafana_db_password"]
 ADMIN_PASSWORD = _ALL["vault_grafana_admin_password"]
 SECRET_KEY = _ALL["vault_grafana_secret_key"]
-GRAFANA = {"fg-1": "10.213.40.21", "fg-2": "10.213.40.22"}
-BALANCERS = {"flb-1": "10.213.40.31", "flb-2": "10.213.40.32"}
-REPLICAS = {"fp-a": "10.213.40.41:9090", "fp-b": "10.213.40.42:9090"}
-VIP = "10.213.40.70"
+GRAFANA = {host: TOPOLOGY.address(host) for host in TOPOLOGY.hosts("grafana")}
+BALANCERS = {host: TOPOLOGY.address(host) for host in TOPOLOGY.hosts("loadbalancer")}
+REPLICAS = {host: TOPOLOGY.host_port(host, "prometheus_port") for host in TOPOLOGY.hosts("prometheus")}
+VIP = TOPOLOGY.vip
 SHARD_PATH = "/prometheus/shard-0"
 PACKAGE = os.environ.get("GRAFANA_PACKAGE_FILE", "")
 
@@ -58,7 +61,6 @@ def docker(host, *cmd):
 # The stack's own CA and generated credentials (roles/pki, stack_secrets_dir in
 # molecule.yml): Prometheus and Alertmanager want HTTPS and basic auth, nginx passes
 # the client's credentials through, the front and Grafana serve the same CA's certificates.
-EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SECRETS = EPHEMERAL / "secrets"
 WEB_CA = SECRETS / "web" / "ca.crt"
 PROM_AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
@@ -113,7 +115,7 @@ def test_database_is_utf8mb4_and_reachable_from_grafana_hosts_only():
     for host in GRAFANA:
         result = sql(host, "SELECT CURRENT_USER()")
         assert result.returncode == 0, f"{host}: {result.stderr}"
-        assert result.stdout.strip().startswith("grafana@10.213.40."), result.stdout
+        assert result.stdout.strip() == f"grafana@{GRAFANA[host]}", result.stdout
     # From a host that is not a Grafana host, the host firewall drops the connection before
     # the grants are asked; without the firewall, the grants refuse it.
     refused = sql("fp-a", "SELECT 1")
@@ -469,7 +471,7 @@ STRANGER = "10.213.40.254"  # on the scenario's network, in no inventory group
 
 
 def test_every_host_runs_the_host_firewall():
-    for host in ["fdb", *GRAFANA, *BALANCERS, "fp-a", "fp-b"]:
+    for host in TOPOLOGY.hosts("all"):
         table = docker(host, "nft", "list", "table", "inet", "promha")
         assert table.returncode == 0, f"{host}: {table.stderr}"
         assert "policy drop;" in table.stdout, host
@@ -481,8 +483,7 @@ def test_a_stranger_and_the_controller_without_credentials_are_refused_everywher
     daemon directly and through the floating address, silences, a database login, and ports
     outside the stranger's part of the firewall plan; then the same from the controller (an
     operator source: the firewall lets it through) without credentials."""
-    topo = Topology(EPHEMERAL / "inventory")
-    plan = intruder.intruder_plan(topo)
+    plan = intruder.intruder_plan(TOPOLOGY)
     image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
                            check=True).stdout.strip()
     network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
@@ -499,7 +500,7 @@ def test_a_stranger_and_the_controller_without_credentials_are_refused_everywher
     # Everything still serves, the Alertmanager cluster whole.
     for replica in REPLICAS.values():
         assert get(f"https://{replica}/-/ready")[0] == 200, replica
-    for instance in topo.alertmanagers:
+    for instance in TOPOLOGY.alertmanagers:
         status = json.loads(get(f"https://{instance['web']}/api/v2/status", auth=AM_AUTH)[2])
-        assert len(status["cluster"]["peers"]) == len(topo.alertmanagers), instance["peer_name"]
+        assert len(status["cluster"]["peers"]) == len(TOPOLOGY.alertmanagers), instance["peer_name"]
     assert get(f"https://{VIP}{SHARD_PATH}/-/ready")[0] == 200

@@ -25,19 +25,21 @@ PROJECT = SCENARIO.parent.parent
 sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
 import live  # noqa: E402
 from live import wait_for  # noqa: E402
+from topology import Topology  # noqa: E402
 
 sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
 from shards import shard_targets  # noqa: E402
 
 testinfra_hosts = ["ansible://prometheus"]
 
-REPLICAS = {"mp-s0-a": ("10.213.20.11", 0), "mp-s0-b": ("10.213.20.12", 0),
-            "mp-s1-a": ("10.213.20.13", 1), "mp-s1-b": ("10.213.20.14", 1)}
-VM = "https://10.213.20.21:8428"
-GLOBAL = "10.213.20.31"
-NODE_TARGETS = sorted(f"{ip}:9100" for ip in
-                      ["10.213.20.11", "10.213.20.12", "10.213.20.13", "10.213.20.14", "10.213.20.15",
-                       "10.213.20.16", "10.213.20.21", GLOBAL])
+# Where everything is, from the scenario's inventory through the roles' filters.
+TOPOLOGY = Topology.of_scenario()
+REPLICAS = {host: (TOPOLOGY.address(host), shard) for shard, hosts in TOPOLOGY.shards.items() for host in hosts}
+VM_HOST = TOPOLOGY.hosts("remote_storage")[0]
+VM, VM_TARGET = TOPOLOGY.url(VM_HOST, "remote_storage_port"), TOPOLOGY.host_port(VM_HOST, "remote_storage_port")
+GLOBAL = TOPOLOGY.address(TOPOLOGY.hosts("prometheus_global")[0])
+# The node job: every inventory host's exporter.
+NODE_TARGETS = sorted(TOPOLOGY.host_port(host, "node_exporter_port") for host in TOPOLOGY.hosts("all"))
 # The node job is split on the controller, rendezvous by default (the role's prometheus_shard_mode).
 NODE_SHARDS = shard_targets(NODE_TARGETS, 2, mode="rendezvous")
 SCRAPE_INTERVAL = 15
@@ -103,7 +105,7 @@ def test_alerts_and_remote_write_drop_the_replica_label(host):
     config = yaml.safe_load(host.file("/etc/prometheus/prometheus.yml").content_string)
     assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
     (write,) = config["remote_write"]
-    assert write["url"] == "https://10.213.20.21:8428/api/v1/write"
+    assert write["url"] == f"{VM}/api/v1/write"
     assert write["write_relabel_configs"][0] == {"action": "labeldrop", "regex": "replica"}
     # Scraped series lose the shard label too; recording rules keep it.
     assert {"source_labels": ["__tmp_keep_shard"], "regex": "", "target_label": "shard", "replacement": ""} in \
@@ -309,7 +311,8 @@ def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
     live = host.file("/etc/prometheus/prometheus.yml").sha256sum
     pid = main_pid(host)
     result = converge({"farm_extra_jobs": [
-        {"job_name": "bad", "scrape_interval": "15x", "static_configs": [{"targets": ["10.213.20.21:9100"]}]}]},
+        {"job_name": "bad", "scrape_interval": "15x",
+         "static_configs": [{"targets": [TOPOLOGY.host_port(VM_HOST, "node_exporter_port")]}]}]},
         limit=name)
     assert result.returncode != 0
     assert host.file("/etc/prometheus/prometheus.yml").sha256sum == live
@@ -332,11 +335,11 @@ def test_scrape_change_reloads_without_restart(host):
     name, ip, pid = measured_on(host, "mp-s1-a", "measured on one replica; the rollout covers the rest")
     started = start_time(host, pid)
     extra = {"farm_extra_jobs": [
-        {"job_name": "extra", "shard": "all", "static_configs": [{"targets": ["10.213.20.21:8428"]}]}]}
+        {"job_name": "extra", "shard": "all", "static_configs": [{"targets": [VM_TARGET]}]}]}
     t0 = time.monotonic()
     result = converge(extra, limit=name)
     assert result.returncode == 0, result.stdout[-3000:]
-    wait_for(lambda: active_targets(ip, "extra") == ["10.213.20.21:8428"], 30, "the new target")
+    wait_for(lambda: active_targets(ip, "extra") == [VM_TARGET], 30, "the new target")
     print(f"\nscrape change live after {time.monotonic() - t0:.1f}s (converge of one replica included)")
     assert main_pid(host) == pid
     assert start_time(host, pid) == started

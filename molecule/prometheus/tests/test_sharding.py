@@ -30,10 +30,9 @@ import live  # noqa: E402
 from live import wait_for  # noqa: E402
 
 sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
-from shards import shard_targets  # noqa: E402
-
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
 import shardcheck  # noqa: E402
+from shards import shard_targets  # noqa: E402
+from topology import Topology  # noqa: E402
 
 testinfra_hosts = ["ansible://prometheus"]
 
@@ -42,13 +41,14 @@ EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 TLS = EPHEMERAL / "secrets" / "web"
 AUTH = ("promha", (EPHEMERAL / "secrets" / "credentials" / "prometheus_web").read_text().strip())
 VM_AUTH = ("promha", (EPHEMERAL / "secrets" / "credentials" / "remote_storage_web").read_text().strip())
-VM = "https://10.213.20.21:8428"
-GLOBAL = "10.213.20.31"
+# Where everything is, from the scenario's inventory through the roles' filters.
+TOPOLOGY = Topology.of_scenario()
+VM = TOPOLOGY.url(TOPOLOGY.hosts("remote_storage")[0], "remote_storage_port")
+GLOBAL = TOPOLOGY.address(TOPOLOGY.hosts("prometheus_global")[0])
 INTERVAL = 15
-SHARDS = {0: {"mp-s0-a": "10.213.20.11", "mp-s0-b": "10.213.20.12"},
-          1: {"mp-s1-a": "10.213.20.13", "mp-s1-b": "10.213.20.14"}}
-NEW_SHARD = {"mp-s2-a": "10.213.20.15", "mp-s2-b": "10.213.20.16"}
-FARM = ["10.213.20.21", "10.213.20.31"]
+SHARDS = {shard: {host: TOPOLOGY.address(host) for host in hosts} for shard, hosts in TOPOLOGY.shards.items()}
+NEW_SHARD = {host: TOPOLOGY.address(host) for host in TOPOLOGY.hosts("prometheus_spare")}
+FARM = [TOPOLOGY.address(host) for host in TOPOLOGY.hosts("target_farm")]
 APP = [f"{h}:{p}" for h in FARM for p in range(20000, 20300)]
 DISCOVERED = [f"{h}:{p}" for h in FARM for p in range(21000, 21100)]
 PINNED = [f"{h}:{p}" for h in FARM for p in range(22000, 22005)]
@@ -207,7 +207,7 @@ def test_the_global_view_counts_each_target_once():
 # 2. a target added to a static job: file_sd, no reload, no restart --------------------------
 
 def test_a_new_static_target_is_scraped_without_reload_or_restart():
-    new = "10.213.20.21:20300"
+    new = f"{FARM[0]}:20300"
     shards = [s for s, members in shard_targets([new], 2).items() if members]
     before = {ip: process_identity(ip) for ip in all_replicas(SHARDS).values()}
     result = live.converge(SCENARIO, {"farm_extra_app_targets": [new]}, tags="prometheus")
@@ -239,7 +239,7 @@ def test_a_pinned_shard_that_does_not_exist_is_refused_before_any_change():
     replicas = all_replicas(SHARDS)
     files = {name: live_files(name) for name in replicas}
     before = {ip: process_identity(ip) for ip in replicas.values()}
-    bad = {"job_name": "db", "shard": 7, "static_configs": [{"targets": ["10.213.20.21:22000"]}]}
+    bad = {"job_name": "db", "shard": 7, "static_configs": [{"targets": [f"{FARM[0]}:22000"]}]}
     result = live.converge(SCENARIO, {"farm_extra_jobs": [bad]}, tags="prometheus")
     assert result.returncode != 0
     # Preflight finds it, naming the host and the variable, before any host is contacted.
