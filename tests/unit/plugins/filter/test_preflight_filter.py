@@ -200,7 +200,12 @@ def test_given_files_and_passwords_are_checked(secure):
     hostvars["a2"]["alertmanager_web_tls_key_src"] = str(secrets / "web" / "a1.key")
     hostvars["p2"]["prometheus_web_tls_ca_src"] = str(secrets / "missing.crt")
     hostvars["p2"]["prometheus_web_basic_auth_password"] = "CHANGEME"
+    # Set for one host only, the CA and the password also differ from what p2's clients read.
     assert inventory_problems(groups, hostvars) == [
+        f'prometheus_web_tls_ca_src differs between hosts (a1, a2, db ...: null; p2: "{secrets / "missing.crt"}"); '
+        "every tier and its clients must read one value: set it once, in group_vars/all",
+        "prometheus_web_basic_auth_password differs between hosts (a1, a2, db ...; p2); every tier and its clients "
+        "must read one value: set it once, in group_vars/all",
         "host p1: prometheus_web_tls_cert_src / prometheus_web_tls_key_src: the key does not belong to the certificate",
         "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
         f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
