@@ -18,6 +18,7 @@ project-owned Docker network, at its `stack_address`, running systemd as PID 1.
 from __future__ import annotations
 
 import argparse
+import secrets
 import socket
 import subprocess
 import sys
@@ -101,6 +102,17 @@ def ssh_key():
     return key
 
 
+def backup_password():
+    """The password that encrypts the lab's secrets backups, .lab/backup-vault-password, made on first use
+    (inventories/lab: stack_backup_vault_password_file)."""
+    path = ROOT / ".lab" / "backup-vault-password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
 def container_state(name):
     result = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
     return result.stdout.strip() if result.returncode == 0 else None
@@ -112,14 +124,49 @@ def container_origin(name):
                   '{{.Config.Image}}|{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}'
                   '{{.Source}}{{end}}{{end}}|{{join .HostConfig.CapAdd ","}}', name], check=False)
     image, key, caps = (result.stdout.strip().split("|") + ["", ""])[:3]
-    return image, key, "NET_ADMIN" in caps.split(",")
+    return image, key, "NET_ADMIN" in normalised_caps(caps)
+
+
+def normalised_caps(caps):
+    """Added capabilities without the ``CAP_`` prefix: Docker 20.10 (Debian 12's engine) reports
+    ``CAP_NET_ADMIN`` for a container started with ``--cap-add NET_ADMIN``, newer engines ``NET_ADMIN``."""
+    return {cap.strip().upper().removeprefix("CAP_") for cap in caps.split(",") if cap.strip()}
+
+
+# inotify instances each systemd container uses (systemd, journald, udev, logind, the daemons):
+# with the kernel's default of 128 per user, the ~20th container's systemd exits 255 silently.
+INOTIFY_SYSCTL = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_CONTAINER = 32
+
+
+def ensure_inotify(containers, path=INOTIFY_SYSCTL):
+    """Raise fs.inotify.max_user_instances to what ``containers`` systemd containers need, or stop
+    with one sentence saying how; returns the limit in force."""
+    needed = max(1024, containers * INOTIFY_PER_CONTAINER)
+    try:
+        current = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None  # not Linux, or not readable: nothing to check
+    if current >= needed:
+        return current
+    try:
+        path.write_text(f"{needed}\n")
+    except OSError:
+        sys.exit(f"lab: fs.inotify.max_user_instances is {current}, and {containers} systemd containers need "
+                 f"about {needed}; raise it as root with `sysctl -w fs.inotify.max_user_instances={needed}` "
+                 "and run this again")
+    print(f"lab: fs.inotify.max_user_instances raised from {current} to {needed} for {containers} containers")
+    return needed
 
 
 def up(args):
     settings, hosts = inventory(args.inventory)
     network = settings["lab_network_name"]
     public_key = f"{ssh_key()}.pub"
+    backup_password()
     started = time.monotonic()
+    running = len(run(["docker", "ps", "-q"]).stdout.split())
+    ensure_inotify(running + len([host for host in hosts if not args.host or host in args.host]))
     if run(["docker", "network", "inspect", network], check=False).returncode != 0:
         run(["docker", "network", "create", "--subnet", settings["lab_network_subnet"],
              "--label", f"{LABEL}={network}", network])
@@ -133,7 +180,8 @@ def up(args):
         if state is not None and container_origin(info["container"]) != (image, public_key, net_admin):
             # Made by another checkout (its key), from another image or with other
             # capabilities: the container is made anew.
-            print(f"lab: {info['container']} was made by another checkout or image; recreating it")
+            print(f"lab: {info['container']} was made by another checkout, from another image or with other "
+                  "capabilities; recreating it")
             run(["docker", "rm", "-f", info["container"]])
             state = None
         if state == "running":

@@ -1,0 +1,50 @@
+"""scripts/lab.py: a second `up` keeps the containers that match, and the inotify limit
+is checked before containers start."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("lab", ROOT / "scripts" / "lab.py")
+lab = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lab)
+
+
+@pytest.mark.parametrize("reported", ["CAP_NET_ADMIN,CAP_SYS_ADMIN", "NET_ADMIN,SYS_ADMIN", "SYS_ADMIN, NET_ADMIN"])
+def test_net_admin_is_recognised_as_every_engine_reports_it(reported):
+    assert "NET_ADMIN" in lab.normalised_caps(reported)
+
+
+@pytest.mark.parametrize("reported", ["", "CAP_SYS_ADMIN", "NET_RAW"])
+def test_a_container_without_net_admin_is_told_apart(reported):
+    assert "NET_ADMIN" not in lab.normalised_caps(reported)
+
+
+def test_a_low_inotify_limit_is_raised(tmp_path, capsys):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    assert lab.ensure_inotify(17, path=limit) == 1024
+    assert limit.read_text().strip() == "1024"
+    assert "raised from 128 to 1024" in capsys.readouterr().out
+
+
+def test_a_limit_high_enough_is_left_alone(tmp_path):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("8192\n")
+    assert lab.ensure_inotify(40, path=limit) == 8192
+    assert limit.read_text().strip() == "8192"
+
+
+def test_a_limit_that_cannot_be_raised_stops_with_the_command(tmp_path, monkeypatch):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    with pytest.raises(SystemExit) as stopped:
+        lab.ensure_inotify(20, path=limit)
+    assert "sysctl -w fs.inotify.max_user_instances=1024" in str(stopped.value)
