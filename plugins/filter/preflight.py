@@ -11,9 +11,15 @@ Filters
     ``groups | inventory_problems(hostvars)`` -> ``['host db-1: mysql_grafana_password
     is a placeholder; ...', ...]``; empty when the inventory can be deployed.
 ``inventory_warnings``
-    ``groups | inventory_warnings(inventory_dir)`` -> one line per name under
+    ``groups | inventory_warnings(inventory_dir, hostvars)`` -> one line per name under
     ``<inventory_dir>/group_vars/`` that is not a group of the inventory (a typo
-    there silently applies nothing).
+    there silently applies nothing), and outside production the failure-domain
+    problems below.
+``failure_domain_problems``
+    ``groups | failure_domain_problems(hostvars)`` -> one line per set of hosts that
+    one ``stack_failure_domain`` would take down together (both replicas of a shard,
+    every storage node, both balancers, every Alertmanager, a quorum's majority);
+    part of ``inventory_problems`` where ``stack_environment`` is production.
 """
 
 from __future__ import annotations
@@ -376,6 +382,66 @@ def _firewall_problems(groups, hostvars, problems):
                addresses=addresses, **kwargs)
 
 
+# Groups whose members stand in for each other: losing one failure domain (a rack,
+# zone or hypervisor, stack_failure_domain) must leave one of them. Each shard's
+# replicas are such a group too. A quorum needs a majority outside any one domain.
+_REDUNDANT_GROUPS = ("remote_storage", "loadbalancer", "alertmanager", "prometheus_global", "grafana")
+_QUORUM_GROUPS = ("mysql",)
+# In production these must have two members: each is the only copy of something.
+_PAIRED_GROUPS = ("remote_storage", "loadbalancer", "alertmanager")
+
+
+def _production(groups, hostvars):
+    return any(str(_get(hostvars, host, "stack_environment")) == "production" for host in groups.get("all", []))
+
+
+def failure_domain_problems(groups, hostvars):
+    """What one lost failure domain (``stack_failure_domain``) would take down whole, one line each.
+
+    Each shard's replicas, every group of ``_REDUNDANT_GROUPS`` with two or more members,
+    and a majority of every quorum group must not share one domain; a host of those groups
+    without a domain is named, as is a group of ``_PAIRED_GROUPS`` with one member.
+    Preflight refuses these where ``stack_environment`` is production and warns elsewhere.
+    """
+    if not hasattr(groups, "get"):
+        raise AnsibleFilterError(f"failure_domain_problems: expected the groups mapping, got {groups!r}")
+    sets = []
+    shard_hosts = groups.get("prometheus", [])
+    try:
+        layout = peers.prometheus_shards(shard_hosts, hostvars) if shard_hosts else {}
+    except AnsibleError:
+        layout = {}  # named by the shard check
+    sets += [(f"the replicas of shard {shard}", replicas, False) for shard, replicas in layout.items()]
+    sets += [(f"the {group} hosts", sorted(groups.get(group, [])), False) for group in _REDUNDANT_GROUPS]
+    sets += [(f"the {group} quorum", sorted(groups.get(group, [])), True) for group in _QUORUM_GROUPS]
+    problems, unnamed = [], set()
+    for what, hosts, quorum in sets:
+        if len(hosts) < (3 if quorum else 2):
+            continue
+        domains = {}
+        for host in hosts:
+            domain = _get(hostvars, host, "stack_failure_domain")
+            if domain is _UNSET or not str(domain).strip():
+                unnamed.add(host)
+                continue
+            domains.setdefault(str(domain), []).append(host)
+        for domain, members in sorted(domains.items()):
+            whole = len(members) == len(hosts)
+            if whole or (quorum and len(members) > len(hosts) // 2):
+                share = "all" if whole else f"{len(members)} of {len(hosts)}, a majority"
+                problems.append(f"hosts {', '.join(members)}: {what} ({share}) share stack_failure_domain "
+                                f"{domain!r}; losing it loses them together: put them in different domains")
+    for group in _PAIRED_GROUPS:
+        members = groups.get(group, [])
+        if len(members) == 1:
+            problems.append(f"host {members[0]}: the only {group} host; one lost host would take the tier down: "
+                            f"add a second {group} host in another stack_failure_domain")
+    if unnamed:
+        problems.append(f"hosts {', '.join(sorted(unnamed))}: stack_failure_domain is not set; name each host's "
+                        "rack, zone or hypervisor so that preflight can check that no one domain holds a whole tier")
+    return problems
+
+
 def inventory_problems(groups, hostvars):
     """Every problem of the inventory, one line each, naming the host and the variable."""
     if not hasattr(groups, "get"):
@@ -384,18 +450,24 @@ def inventory_problems(groups, hostvars):
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
                   _secret_problems, _database_tls_problems, _web_problems, _balancer_problems, _firewall_problems):
         check(groups, hostvars, problems)
+    if _production(groups, hostvars):
+        problems += failure_domain_problems(groups, hostvars)
     return list(dict.fromkeys(problems))
 
 
-def inventory_warnings(groups, inventory_dir):
-    """Names under ``inventory_dir/group_vars`` (files or directories) that are not groups."""
+def inventory_warnings(groups, inventory_dir, hostvars=None):
+    """Names under ``inventory_dir/group_vars`` (files or directories) that are not groups; with
+    ``hostvars``, outside production, what ``failure_domain_problems`` finds."""
+    domains = []
+    if hostvars is not None and not _production(groups, hostvars):
+        domains = [f"{line} (refused in production)" for line in failure_domain_problems(groups, hostvars)]
     directory = os.path.join(str(inventory_dir or ""), "group_vars")
     if not inventory_dir or not os.path.isdir(directory):
-        return []
+        return domains
     names = {re.sub(r"\.(ya?ml|json)$", "", entry) for entry in os.listdir(directory) if not entry.startswith(".")}
     known = set(groups) | {"all", "ungrouped"}
     return [f"group_vars/{name} names no group of this inventory (a typo? its variables apply to no host)"
-            for name in sorted(names - known)]
+            for name in sorted(names - known)] + domains
 
 
 class FilterModule:
@@ -405,4 +477,5 @@ class FilterModule:
         return {
             "inventory_problems": inventory_problems,
             "inventory_warnings": inventory_warnings,
+            "failure_domain_problems": failure_domain_problems,
         }

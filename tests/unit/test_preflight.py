@@ -85,7 +85,7 @@ def vip_without_prefix(groups):
     (secret_key_differs, "grafana_secret_key must be identical on every instance"),
     (vip_without_prefix, "host lb-2: keepalived_virtual_ipaddress must be the floating address with its prefix"),
     (alertmanager_ca_for_its_group_only, "alertmanager_web_tls_ca_src differs between hosts (am-1, am-2: "
-                                         '"/etc/site-pki/ca.crt"; db-1, grafana-1, grafana-2 ...: null)'),
+                                         '"/etc/site-pki/ca.crt"; backup-1, db-1, grafana-1 ...: null)'),
     (node_password_for_one_host, "node_exporter_web_basic_auth_password differs between hosts (am-1, am-2, "
                                  "grafana-1 ...; db-1); every tier and its clients must read one value"),
     (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),
@@ -234,3 +234,38 @@ def test_group_vars_of_no_group_are_a_warning(tmp_path):
     result = run_preflight(inventory)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "group_vars/grafna names no group of this inventory" in result.stdout
+
+
+def as_production(inventory):
+    stack = inventory / "group_vars" / "all" / "stack.yml"
+    stack.write_text(stack.read_text().replace("stack_environment: lab", "stack_environment: production"))
+    return inventory
+
+
+def storage_in_one_rack(groups):
+    groups["remote_storage"]["hosts"]["vm-2"]["stack_failure_domain"] = "rack-a"
+
+
+def balancers_in_one_rack(groups):
+    groups["loadbalancer"]["hosts"]["lb-1"]["stack_failure_domain"] = "rack-b"
+
+
+@pytest.mark.parametrize("change,named", [
+    (storage_in_one_rack, "hosts vm-1, vm-2: the remote_storage hosts (all) share stack_failure_domain 'rack-a'"),
+    (balancers_in_one_rack, "hosts lb-1, lb-2: the loadbalancer hosts (all) share stack_failure_domain 'rack-b'"),
+])
+def test_a_production_copy_of_the_lab_sharing_a_domain_is_refused(tmp_path, change, named):
+    spread = run_preflight(as_production(broken_inventory(tmp_path / "spread", lambda groups: None)))
+    assert "stack_failure_domain" not in spread.stdout + spread.stderr
+    result = run_preflight(as_production(broken_inventory(tmp_path / "shared", change)))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert named in output, output[-3000:]
+
+
+def test_the_lab_sharing_a_domain_is_warned_about_not_refused(tmp_path):
+    result = run_preflight(broken_inventory(tmp_path, storage_in_one_rack))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, output[-3000:]
+    assert "hosts vm-1, vm-2: the remote_storage hosts (all) share stack_failure_domain" in output
+    assert "(refused in production)" in output

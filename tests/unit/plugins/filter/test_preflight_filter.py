@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
-from preflight import FilterModule, inventory_problems, inventory_warnings
+from preflight import FilterModule, failure_domain_problems, inventory_problems, inventory_warnings
 
 GOOD_SECRET = "k3v9-Qz81-pLm2"
 
@@ -136,7 +136,7 @@ def test_inventory_warnings_name_group_vars_of_no_group(tmp_path):
 
 
 def test_filter_module():
-    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings"}
+    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings", "failure_domain_problems"}
     with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
         inventory_problems(["p1"], {})
 
@@ -227,7 +227,7 @@ def test_plain_http_is_refused_in_production():
     groups, hostvars = inventory()
     for hvars in hostvars.values():
         hvars["stack_environment"] = "production"
-    problems = inventory_problems(groups, hostvars)
+    problems = [p for p in inventory_problems(groups, hostvars) if "stack_failure_domain" not in p]
     assert len(problems) == len(hostvars) and all("stack_plain_http is true" in p for p in problems), problems
     for hvars in hostvars.values():
         hvars["stack_environment"] = "staging"
@@ -268,3 +268,73 @@ def test_every_host_firewall_plan_is_computed_before_any_host_is_touched():
     hostvars["db"]["firewall_enabled"] = False
     hostvars["g2"]["firewall_enabled"] = "false"
     assert inventory_problems(groups, hostvars) == []
+
+
+# --- failure domains ----------------------------------------------------------------
+
+def with_domains(domains, production=True):
+    """The small inventory with a second storage node, each host in ``domains[host]`` (default rack-a/b)."""
+    groups, hostvars = inventory()
+    hostvars["vm1"] = {"stack_address": "10.0.0.41", "stack_plain_http": True, "firewall_admin_sources": ["10.0.0.1"]}
+    hostvars["vm2"] = {"stack_address": "10.0.0.42", "stack_plain_http": True, "firewall_admin_sources": ["10.0.0.1"]}
+    groups["all"] = sorted(hostvars)
+    groups["remote_storage"] = ["vm1", "vm2"]
+    spread = {"p1": "rack-a", "p2": "rack-b", "a1": "rack-a", "a2": "rack-b", "db": "rack-a", "g1": "rack-a",
+              "g2": "rack-b", "lb1": "rack-a", "lb2": "rack-b", "vm1": "rack-a", "vm2": "rack-b"}
+    spread.update(domains)
+    for host, domain in spread.items():
+        if domain is not None:
+            hostvars[host]["stack_failure_domain"] = domain
+        if production:
+            hostvars[host]["stack_environment"] = "production"
+    return groups, hostvars
+
+
+def test_hosts_spread_over_domains_pass():
+    groups, hostvars = with_domains({})
+    assert failure_domain_problems(groups, hostvars) == []
+
+
+@pytest.mark.parametrize(("moved", "named"), [
+    ({"p2": "rack-a"}, "hosts p1, p2: the replicas of shard 0 (all) share stack_failure_domain 'rack-a'"),
+    ({"vm2": "rack-a"}, "hosts vm1, vm2: the remote_storage hosts (all) share stack_failure_domain 'rack-a'"),
+    ({"lb1": "rack-b"}, "hosts lb1, lb2: the loadbalancer hosts (all) share stack_failure_domain 'rack-b'"),
+    ({"a2": "rack-a"}, "hosts a1, a2: the alertmanager hosts (all) share stack_failure_domain 'rack-a'"),
+])
+def test_a_tier_in_one_domain_is_named_with_its_hosts(moved, named):
+    groups, hostvars = with_domains(moved)
+    problems = failure_domain_problems(groups, hostvars)
+    assert [line for line in problems if line.startswith(named)], problems
+    assert len(problems) == 1
+    assert named in "\n".join(inventory_problems(groups, hostvars))
+
+
+def test_a_quorum_majority_in_one_domain_is_refused():
+    groups, hostvars = with_domains({})
+    for host, address, domain in (("db2", "10.0.0.52", "rack-a"), ("db3", "10.0.0.53", "rack-b")):
+        hostvars[host] = dict(hostvars["db"], stack_address=address, stack_failure_domain=domain)
+    groups["all"] = sorted(hostvars)
+    groups["mysql"] = ["db", "db2", "db3"]
+    assert failure_domain_problems(groups, hostvars) == [
+        "hosts db, db2: the mysql quorum (2 of 3, a majority) share stack_failure_domain 'rack-a'; "
+        "losing it loses them together: put them in different domains"]
+    hostvars["db2"]["stack_failure_domain"] = "rack-c"
+    assert failure_domain_problems(groups, hostvars) == []
+
+
+def test_hosts_without_a_domain_and_a_lone_storage_node_are_named():
+    groups, hostvars = with_domains({"vm1": None, "lb2": None})
+    assert failure_domain_problems(groups, hostvars)[-1].startswith(
+        "hosts lb2, vm1: stack_failure_domain is not set")
+    groups["remote_storage"] = ["vm1"]
+    assert "host vm1: the only remote_storage host" in "\n".join(failure_domain_problems(groups, hostvars))
+
+
+def test_outside_production_the_domains_only_warn():
+    groups, hostvars = with_domains({"vm2": "rack-a"}, production=False)
+    assert inventory_problems(groups, hostvars) == []
+    warnings = inventory_warnings(groups, None, hostvars)
+    assert len(warnings) == 1 and warnings[0].startswith("hosts vm1, vm2: the remote_storage hosts (all)")
+    assert warnings[0].endswith("(refused in production)")
+    with pytest.raises(AnsibleFilterError, match="^failure_domain_problems: expected the groups mapping"):
+        failure_domain_problems("prometheus", hostvars)
