@@ -133,8 +133,13 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
     return upstreams
 
 
-def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password="", ca_pem=""):
+def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password="", ca_pem="",
+                                   default=None):
     """Grafana data sources for the Prometheus upstreams, reached through the nginx front.
+
+    ``default`` names the upstream marked as the default source (``prometheus_global`` if
+    there is one, else ``prometheus_shard_0``); ``''`` marks none (another source, such
+    as the storage read endpoint, is the default).
 
     With ``basic_auth_user`` each source sends basic auth (the password in
     ``secureJsonData``, which Grafana stores encrypted); nginx passes it through to
@@ -143,8 +148,9 @@ def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", 
     """
     if not isinstance(upstreams, list):
         raise AnsibleFilterError(f"grafana_prometheus_datasources: expected prometheus_upstreams, got {upstreams!r}")
-    default = "prometheus_global" if any(u["name"] == "prometheus_global" for u in upstreams) \
-        else "prometheus_shard_0"
+    if default is None:
+        default = "prometheus_global" if any(u["name"] == "prometheus_global" for u in upstreams) \
+            else "prometheus_shard_0"
     sources = []
     for upstream in upstreams:
         label = upstream["name"].replace("prometheus_", "").replace("_", " ")

@@ -119,6 +119,9 @@ def test_grafana_datasources_default_is_global_else_shard_0():
     with pytest.raises(AnsibleFilterError, match="expected prometheus_upstreams"):
         grafana_prometheus_datasources("prometheus_shard_0", "http://lb")
     assert all("basicAuth" not in s and "secureJsonData" not in s for s in with_global)
+    beside_storage = grafana_prometheus_datasources(
+        prometheus_upstreams(["p1", "p3"], HOSTVARS, global_hosts=["g1"]), "http://lb", default="")
+    assert [s["isDefault"] for s in beside_storage] == [False, False, False]
 
 
 def test_grafana_prometheus_datasources_send_basic_auth_when_prometheus_wants_it():
