@@ -31,10 +31,12 @@ Drills
     certificate) are all refused; every daemon still serves, the cluster unchanged;
  7. everything back: every service healthy, the cluster whole, and a converge of
     site.yml changes nothing;
- 8. remote storage stopped for 3 minutes (1 with --short) while the shards scrape:
-    once it is back, the shards' write-ahead logs fill the hole, measured per
-    series (the goal: no hole longer than two scrape intervals) with the time
-    it took;
+ 8. one remote storage node stopped for 5 minutes (1 with --short) while the shards
+    scrape: reads through the front's /storage/ (instant and over the last hour,
+    every 2 s) all answer from the other node, which has no hole longer than one
+    scrape interval; once the node is back, the shards' write-ahead logs fill its
+    hole (measured per series, with the time it took), and both nodes' sample
+    counts over the outage match within 1 % for every series;
  9. a replaced replica: one replica's container removed and made anew, empty,
     under the same inventory name, then site.yml: it scrapes what its peer does
     and the global tier sees from it what it sees from the peer;
@@ -48,15 +50,31 @@ Drills
     and node_exporter go back to the packages the same rolling way, with the same
     measures; a silence made before the upgrade is active on every instance after
     each step.
+11. a storage node destroyed (container removed, made anew, empty) and refilled from
+    its peer by playbooks/storage-refill.yml while reads run through /storage/ every
+    0.5 s: none fails, and afterwards both nodes hold every series with sample
+    counts over the whole retention within 1 %;
+12. the federation host lost (its container stopped): global-view queries (the
+    front's /storage/) keep answering;
+13. backup, destroy, restore: playbooks/backup.yml, then a storage node destroyed and
+    restored from its backup by playbooks/restore.yml (sample counts up to the backup
+    match its peer's within 1 %), then the secrets directory moved away, restored into
+    an empty place (identical files), and site.yml converging with nothing changed.
+
+Every drill that counts failed queries lists each failure: its time, path, and the
+status and upstream (the lab's front adds X-Upstream-Addr) or the error.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -220,11 +238,33 @@ def position_zero(drill_lab):
     raise AssertionError(f"no instance has the first peer name {first}")
 
 
-class Load:
-    """Requests through the floating address every `interval` s, in a thread, until stopped."""
+def attempt(url, topology, tier, timeout=1):
+    """``(True, upstream)`` when ``url`` answers 200, else ``(False, what went wrong)``: the status
+    and the upstream that gave it (the lab's front names it in X-Upstream-Addr), or the error."""
+    access = topology.access(tier)
+    request = urllib.request.Request(url)
+    if access["auth"]:
+        token = base64.b64encode(f"{access['auth'][0]}:{access['auth'][1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = ssl.create_default_context(cafile=str(access["cafile"])) \
+        if access["cafile"] and url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
+            response.read()
+            return response.status == 200, response.headers.get("X-Upstream-Addr", "-")
+    except urllib.error.HTTPError as error:
+        return False, f"HTTP {error.code} from upstream {error.headers.get('X-Upstream-Addr', '-')}"
+    except (OSError, ValueError) as error:
+        return False, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
 
-    def __init__(self, url, topology, tier="prometheus", interval=0.25):
-        self.url, self.interval, self.results = url, interval, []
+
+class Load:
+    """Requests every `interval` s, in a thread, until stopped: ``url`` (or a callable giving it, for
+    queries over a moving time range) with ``tier``'s CA and credentials. Every failure is kept with
+    its time, path, and the status and upstream or the error (``failures``)."""
+
+    def __init__(self, url, topology, tier="prometheus", interval=0.25, timeout=1):
+        self.url, self.interval, self.timeout, self.results, self.failures = url, interval, timeout, [], []
         self.topology, self.tier = topology, tier
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -233,13 +273,25 @@ class Load:
     def run(self):
         while not self.done.is_set():
             began = time.monotonic()
-            self.results.append((began, ok(self.url, timeout=1, topology=self.topology, tier=self.tier)))
+            url = self.url() if callable(self.url) else self.url
+            good, detail = attempt(url, self.topology, self.tier, timeout=self.timeout)
+            self.results.append((began, good))
+            if not good:
+                self.failures.append({"time": datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3],
+                                      "path": urllib.parse.urlsplit(url).path, "what": detail})
             self.done.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def stop(self):
         self.done.set()
         self.thread.join()
         return self.results
+
+
+def failure_lines(loads, most=10):
+    """Each failed request of ``loads`` as ``time path: what`` (the first ``most``)."""
+    failures = sorted((f for load in loads for f in load.failures), key=lambda f: f["time"])
+    lines = [f"{f['time']} {f['path']}: {f['what']}" for f in failures[:most]]
+    return lines + ([f"... and {len(failures) - most} more"] if len(failures) > most else [])
 
 
 # --- the drills ---------------------------------------------------------------------------
@@ -297,7 +349,7 @@ def drill_prometheus(drill_lab, receiver, short):
                + ", ".join(f"{s}: {g:.0f}s" for s, g in sorted(gaps.items())))
     problems = []
     if failed:
-        problems.append(f"{failed} queries failed")
+        problems.append(f"{failed} queries failed: " + "; ".join(failure_lines([load, *loads.values()])))
     if max(gaps.values()) > 2 * drill_lab.scrape_interval:
         problems.append(f"a storage gap is longer than {2 * drill_lab.scrape_interval}s")
     if not short:
@@ -313,10 +365,11 @@ def drill_prometheus(drill_lab, receiver, short):
     return figures, problems
 
 
-def stored_stamps(drill_lab, query, start, end):
-    """Times (s) of the samples remote storage holds for ``query`` between start and end."""
+def stored_stamps(drill_lab, query, start, end, node=None):
+    """Times (s) of the samples a storage node (default the first) holds for ``query`` between start and end."""
+    base = drill_lab.topology.url(node, "remote_storage_port") if node else drill_lab.storage
     text = drill_lab.topology.fetch(
-        "remote_storage", f"{drill_lab.storage}/api/v1/export?match[]={urllib.parse.quote(query)}"
+        "remote_storage", f"{base}/api/v1/export?match[]={urllib.parse.quote(query)}"
         f"&start={int(start)}&end={int(end)}", timeout=10)
     return sorted(t / 1000 for line in text.splitlines() if line for t in json.loads(line)["timestamps"])
 
@@ -325,6 +378,41 @@ def largest_gap(stamps, start, end):
     """The longest stretch of [start, end] without a sample (its edges count as ends)."""
     points = [start, *(t for t in stamps if start <= t <= end), end]
     return max(b - a for a, b in zip(points, points[1:], strict=False))
+
+
+def sample_counts(drill_lab, node, start, end):
+    """``{series: samples}`` one storage node holds between start and end, for every series."""
+    window = max(1, int(end - start))
+    query = urllib.parse.quote(f'count_over_time({{__name__=~".+"}}[{window}s]) keep_metric_names')
+    data = drill_lab.topology.fetch_json("remote_storage", drill_lab.topology.url(
+        node, "remote_storage_port", f"/api/v1/query?query={query}&time={int(end)}&nocache=1"), timeout=60)
+    return {json.dumps(row["metric"], sort_keys=True): float(row["value"][1]) for row in data["data"]["result"]}
+
+
+def count_difference(mine, theirs):
+    """How two ``sample_counts`` agree: ``{compared, differing, largest, alone}``: the series both
+    hold, those whose counts differ by more than 1 % *and* more than one sample (a series with a
+    handful of samples, such as an alert's state, can be one sample apart at a window's edge), the
+    largest difference in %, and the series only one side has. ``edge`` counts the series one
+    sample apart by more than 1 %."""
+    common = mine.keys() & theirs.keys()
+    differing = edge = 0
+    largest = 0.0
+    for key in common:
+        apart = abs(mine[key] - theirs[key])
+        share = apart / max(mine[key], theirs[key]) * 100
+        largest = max(largest, share)
+        if share > 1:
+            differing += apart > 1
+            edge += apart <= 1
+    return {"compared": len(common), "differing": differing, "edge": edge, "largest": largest,
+            "alone": len(mine.keys() ^ theirs.keys())}
+
+
+def agreement(counts):
+    return (f"{counts['compared']} series compared, {counts['differing']} differ by more than 1 % and one sample, "
+            f"{counts['edge']} by one sample only (largest {counts['largest']:.2f} %), {counts['alone']} on one "
+            "node only")
 
 
 def self_scrape(drill_lab, replica):
@@ -590,10 +678,10 @@ def intruder_gossip(drill_lab, name, address):
     return attempts
 
 
-def site(*extra):
-    """``(completed run, {host: changed})`` of site.yml on the lab."""
+def site(*extra, playbook=ROOT / "site.yml"):
+    """``(completed run, {host: changed})`` of site.yml (or ``playbook``) on the lab."""
     converge = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
-                               str(ROOT / "site.yml"), *extra], capture_output=True, text=True, check=False, cwd=ROOT,
+                               str(playbook), *extra], capture_output=True, text=True, check=False, cwd=ROOT,
                               env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
     changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)",
                                                                 converge.stdout, re.M) if m.group(1) != "localhost"}
@@ -624,10 +712,37 @@ def drill_whole(drill_lab, receiver, short):
     return figures, problems
 
 
-def drill_storage_outage(drill_lab, receiver, short):
-    host = drill_lab.topology.hosts("remote_storage")[0]
-    outage = 60 if short else 180
+def storage_reads(drill_lab, interval=2.0):
+    """Queries through the front's storage read endpoint (the global view), as Grafana sends them:
+    an instant query, and a range query over the last hour."""
+    def ranged():
+        now = int(time.time())
+        return drill_lab.topology.front_url(f"/storage/api/v1/query_range?query=up&start={now - 3600}&end={now}&step=60")
+
+    return [Load(drill_lab.topology.front_url("/storage/api/v1/query?query=up"), drill_lab.topology,
+                 tier="remote_storage", interval=interval, timeout=5),
+            Load(ranged, drill_lab.topology, tier="remote_storage", interval=interval, timeout=5)]
+
+
+def read_figures(loads):
+    results = [r for load in loads for r in load.stop()]
+    failed = sum(1 for _, good in results if not good)
+    return failed, len(results), failure_lines(loads)
+
+
+def holes_on(drill_lab, node, start, end):
+    """The largest hole per replica's self-scrape series on one storage node over [start, end]."""
     replicas = [replica for members in drill_lab.shards.values() for replica in members]
+    return {r: largest_gap(stored_stamps(drill_lab, self_scrape(drill_lab, r), start, end, node=node), start, end)
+            for r in replicas}
+
+
+def drill_storage_outage(drill_lab, receiver, short):
+    nodes = drill_lab.topology.hosts("remote_storage")
+    host, survivor = nodes[0], (nodes[1:] or [None])[0]
+    outage = 60 if short else 300
+    reads = storage_reads(drill_lab) if survivor else []
+    time.sleep(2)
     stopped = time.time()
     stop = drill_lab.exec(host, "systemctl", "stop", STORAGE_UNIT)
     try:
@@ -637,7 +752,8 @@ def drill_storage_outage(drill_lab, receiver, short):
     finally:
         drill_lab.exec(host, "systemctl", "start", STORAGE_UNIT)
     back = time.time()
-    # The shards resend what the storage missed from their write-ahead logs: poll, from
+    failed, queries, failures = read_figures(reads) if reads else (0, 0, [])
+    # The shards resend what the node missed from their write-ahead logs: poll, from
     # the moment it is back, until every series is whole over the outage (and the 30 s
     # before it), at most 5 minutes.
     start, end = stopped - 30, back
@@ -645,8 +761,7 @@ def drill_storage_outage(drill_lab, receiver, short):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            holes = {r: largest_gap(stored_stamps(drill_lab, self_scrape(drill_lab, r), start, end), start, end)
-                     for r in replicas}
+            holes = holes_on(drill_lab, host, start, end)
         except OSError:
             holes = {}
         if holes and max(holes.values()) <= 2 * drill_lab.scrape_interval:
@@ -654,12 +769,146 @@ def drill_storage_outage(drill_lab, receiver, short):
             break
         time.sleep(2)
     figures = (f"{host} stopped {back - stopped:.0f}s; "
-               + (f"every series whole again {caught:.0f}s after it returned" if caught is not None
-                  else "the series were NOT whole within 5 minutes")
+               + (f"every series whole again on it {caught:.0f}s after it returned" if caught is not None
+                  else "the series were NOT whole on it within 5 minutes")
                + "; largest hole per series " + ", ".join(f"{r}: {g:.0f}s" for r, g in sorted(holes.items())))
     problems = []
     if caught is None:
         problems.append(f"holes longer than {2 * drill_lab.scrape_interval}s remain: {holes}")
+    if survivor:
+        # The survivor took every write meanwhile; once the returned node is whole, both
+        # hold the same samples over the outage for every series.
+        kept = holes_on(drill_lab, survivor, start, end)
+        time.sleep(drill_lab.scrape_interval)
+        mine, theirs = sample_counts(drill_lab, host, stopped, back), sample_counts(drill_lab, survivor, stopped, back)
+        counts = count_difference(mine, theirs)
+        figures += (f"; reads through the front's /storage/: {failed} of {queries} failed; on {survivor} the largest "
+                    f"hole {max(kept.values()):.0f}s; outage-window sample counts: {agreement(counts)}")
+        if failed:
+            problems.append(f"{failed} reads failed: " + "; ".join(failures))
+        if max(kept.values()) > drill_lab.scrape_interval + 1:
+            problems.append(f"{survivor} has a hole longer than one scrape interval: {kept}")
+        if counts["differing"] or not counts["compared"]:
+            problems.append(f"{host} and {survivor} differ: {agreement(counts)}")
+    return figures, problems
+
+
+def remake(drill_lab, host):
+    """Remove ``host``'s container and make it anew, empty, from the same image."""
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", drill_lab.container(host)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["docker", "rm", "-f", "-v", drill_lab.container(host)], capture_output=True, check=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "lab.py"), "up", "--image", image, "--host", host],
+                   capture_output=True, check=True)
+    return image
+
+
+def playbook(name, *extra):
+    """``(completed run, {host: changed})`` of playbooks/``name`` on the lab."""
+    return site(*extra, playbook=ROOT / "playbooks" / name)
+
+
+def whole_retention(drill_lab, node, peer, since):
+    """Sample counts of every series on ``node`` against ``peer`` from ``since`` to now."""
+    now = time.time() - 2 * drill_lab.scrape_interval  # what both hold by now
+    return count_difference(sample_counts(drill_lab, node, since, now), sample_counts(drill_lab, peer, since, now))
+
+
+def drill_storage_rebuild(drill_lab, receiver, short):
+    nodes = drill_lab.topology.hosts("remote_storage")
+    if len(nodes) < 2:
+        return "not checked: one storage node, nothing to refill from", None
+    host, peer = nodes[-1], nodes[0]
+    since = first_sample(drill_lab, peer)
+    reads = storage_reads(drill_lab, interval=0.5)
+    time.sleep(2)
+    made = time.time()
+    remake(drill_lab, host)
+    refill, changed = playbook("storage-refill.yml", "-e", f"storage_refill_host={host}")
+    took = time.time() - made
+    failed, queries, failures = read_figures(reads)
+    counts = whole_retention(drill_lab, host, peer, since)
+    figures = (f"{host} removed, made anew and refilled from {peer} (storage-refill.yml rc {refill.returncode}, "
+               f"{took:.0f}s); reads through /storage/: {failed} of {queries} failed; over the whole retention "
+               f"({(time.time() - since) / 60:.0f} min): {agreement(counts)}")
+    problems = failed_run(refill, "storage-refill.yml")
+    if failed:
+        problems.append(f"{failed} reads failed: " + "; ".join(failures))
+    if counts["differing"] or not counts["compared"] or counts["alone"]:
+        problems.append(f"{host} and {peer} differ: {agreement(counts)}")
+    return figures, problems
+
+
+def first_sample(drill_lab, node):
+    """The time of the oldest sample a storage node holds (the lab's start)."""
+    query = urllib.parse.quote('min(tfirst_over_time(up[30d]))')
+    data = drill_lab.topology.fetch_json("remote_storage", drill_lab.topology.url(
+        node, "remote_storage_port", f"/api/v1/query?query={query}"), timeout=30)
+    return float(data["data"]["result"][0]["value"][1])
+
+
+def drill_global_lost(drill_lab, receiver, short):
+    lost = (drill_lab.topology.hosts("prometheus_global") or drill_lab.topology.hosts("remote_storage"))[0]
+    reads = storage_reads(drill_lab, interval=0.5)
+    time.sleep(2)
+    subprocess.run(["docker", "stop", "-t", "1", drill_lab.container(lost)], capture_output=True, check=True)
+    try:
+        time.sleep(20 if short else 60)
+    finally:
+        subprocess.run(["docker", "start", drill_lab.container(lost)], capture_output=True, check=True)
+    failed, queries, failures = read_figures(reads)
+    wait_for(lambda: "active" in drill_lab.exec(lost, "systemctl", "is-active", "ssh").stdout, 60, f"{lost} back")
+    figures = f"{lost} stopped; global-view queries (the front's /storage/): {failed} of {queries} failed"
+    return figures, ([f"{failed} global queries failed: " + "; ".join(failures)] if failed else [])
+
+
+def drill_backup_restore(drill_lab, receiver, short):
+    nodes = drill_lab.topology.hosts("remote_storage")
+    if not drill_lab.topology.hosts("backup"):
+        return "not checked: no backup host in the inventory", None
+    host, peer = nodes[-1], nodes[0]
+    since = first_sample(drill_lab, host)
+    backup, _ = playbook("backup.yml")
+    taken = time.time()
+    problems = failed_run(backup, "backup.yml")
+    if problems:
+        return "backup.yml failed", problems
+    # The storage node: destroyed, made anew, filled from its own backup.
+    remake(drill_lab, host)
+    restore, _ = playbook("restore.yml", "-e", f"storage_refill_host={host}")
+    problems += failed_run(restore, "restore.yml (storage)")
+    # Counts up to the backup's time: the restored node's against its peer's.
+    mine, theirs = sample_counts(drill_lab, host, since, taken - 60), sample_counts(drill_lab, peer, since, taken - 60)
+    counts = count_difference(mine, theirs)
+    # The secrets: a fresh checkout has none; restored, they converge with nothing changed.
+    secrets = drill_lab.topology.secrets_dir
+    before = {p.relative_to(secrets): p.read_bytes() for p in secrets.rglob("*") if p.is_file()}
+    aside = secrets.with_name(secrets.name + ".drill-aside")
+    secrets.rename(aside)
+    try:
+        restored, _ = playbook("restore.yml", "-e", "restore_secrets=true")
+        after = {p.relative_to(secrets): p.read_bytes() for p in secrets.rglob("*") if p.is_file()}
+        converge, changed = site()
+    except BaseException:
+        if not secrets.exists():
+            aside.rename(secrets)
+        raise
+    same = after == before
+    figures = (f"backup.yml rc {backup.returncode}; {host} destroyed and restored from its backup (restore.yml rc "
+               f"{restore.returncode}), up to the backup against {peer}: {agreement(counts)}; the secrets directory restored "
+               f"into an empty place ({len(after)} files, {'identical' if same else 'DIFFERENT'}), then site.yml rc "
+               f"{converge.returncode} changed={sum(changed.values())}")
+    problems += failed_run(restored, "restore.yml (secrets)") + failed_run(converge, "site.yml after the restore")
+    if counts["differing"] or not counts["compared"]:
+        problems.append(f"after the restore {host} and {peer} differ: {agreement(counts)}")
+    if not same:
+        problems.append(f"the restored secrets differ: {sorted(set(before) ^ set(after))[:5]}")
+        secrets.rename(secrets.with_name(secrets.name + ".restored"))
+        aside.rename(secrets)
+    else:
+        shutil.rmtree(aside)
+    if sum(changed.values()):
+        problems.append(f"site.yml after the secrets restore changed {changed}")
     return figures, problems
 
 
@@ -781,7 +1030,7 @@ class AlertFeed:
 def rolling_run(drill_lab, receiver, *extra, count=20):
     """site.yml with ``extra`` while queries run through the front and alert groups arrive."""
     loads = [Load(drill_lab.topology.front_url(f"/prometheus/shard-{shard}/api/v1/query?query=up"), drill_lab.topology)
-             for shard in drill_lab.shards]
+             for shard in drill_lab.shards] + storage_reads(drill_lab, interval=0.5)
     feed = AlertFeed(drill_lab, count)
     started = time.time()
     converge, _ = site(*extra)
@@ -794,7 +1043,8 @@ def rolling_run(drill_lab, receiver, *extra, count=20):
             stamps = stored_stamps(drill_lab, self_scrape(drill_lab, replica), started - 30, finished + 30)
             gaps[shard] = max(gaps.get(shard, 0), largest_gap(stamps, started - 30, finished + 30))
     return {"converge": converge, "took": finished - started, "queries": len(results), "count": count,
-            "failed": sum(1 for _, good in results if not good), "keys": keys, "gaps": gaps,
+            "failed": sum(1 for _, good in results if not good), "failures": failure_lines(loads), "keys": keys,
+            "gaps": gaps,
             "sizes": cluster_sizes(drill_lab), "versions": versions(drill_lab)}
 
 
@@ -810,7 +1060,7 @@ def rolling_problems(drill_lab, run, what, wanted):
     """What went wrong in a rolling run, ``wanted`` being {daemon: version} after it."""
     problems = failed_run(run["converge"], what)
     if run["failed"]:
-        problems.append(f"{what}: {run['failed']} queries failed")
+        problems.append(f"{what}: {run['failed']} queries failed: " + "; ".join(run["failures"]))
     if max(run["gaps"].values()) > 2 * drill_lab.scrape_interval:
         problems.append(f"{what}: a storage gap is longer than {2 * drill_lab.scrape_interval}s")
     if len(run["keys"]) != run["count"] or len(set(run["keys"])) != run["count"]:
@@ -881,6 +1131,9 @@ DRILLS = [
     ("8 remote storage outage", drill_storage_outage),
     ("9 replaced replica", drill_replaced_replica),
     ("10 rolling upgrade", drill_upgrade),
+    ("11 storage node destroyed and refilled", drill_storage_rebuild),
+    ("12 federation host lost", drill_global_lost),
+    ("13 backup, destroy, restore", drill_backup_restore),
 ]
 
 

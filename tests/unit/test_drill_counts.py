@@ -1,0 +1,29 @@
+"""scripts/drill.py: how two storage nodes' sample counts are compared."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("drill", ROOT / "scripts" / "drill.py")
+drill = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(drill)
+
+
+def test_equal_counts_agree():
+    counts = drill.count_difference({"a": 80.0, "b": 5.0}, {"a": 80.0, "b": 5.0})
+    assert counts == {"compared": 2, "differing": 0, "edge": 0, "largest": 0.0, "alone": 0}
+
+
+def test_a_series_two_samples_and_over_one_percent_apart_differs():
+    counts = drill.count_difference({"a": 100.0, "b": 80.0}, {"a": 97.0, "b": 80.0})
+    assert counts["differing"] == 1 and counts["largest"] == 3.0
+
+
+def test_one_sample_apart_is_counted_as_an_edge_not_a_difference():
+    counts = drill.count_difference({"alert": 6.0, "a": 1000.0}, {"alert": 5.0, "a": 999.0})
+    assert counts["differing"] == 0 and counts["edge"] == 1
+    assert round(counts["largest"], 2) == 16.67
+
+
+def test_a_series_on_one_node_only_is_counted():
+    assert drill.count_difference({"a": 1.0, "b": 2.0}, {"a": 1.0})["alone"] == 1
