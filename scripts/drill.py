@@ -737,9 +737,23 @@ def holes_on(drill_lab, node, start, end):
             for r in replicas}
 
 
+# Paths under the front's /storage/ that must never reach a storage node, even with its credentials.
+STORAGE_REFUSED = ["/storage/api/v1/write", "/storage/api/v1/import", "/storage/api/v1/admin/tsdb/delete_series",
+                   "/storage/snapshot/create", "/storage/metrics", "/storage/flags", "/storage/debug/pprof/",
+                   "/storage/internal/force_merge", "/storage/api/v1/export"]
+
+
+def storage_refusals(drill_lab):
+    """``{path: answer}`` of the front for each of STORAGE_REFUSED, called with the storage credentials."""
+    return {path: attempt(drill_lab.topology.front_url(path), drill_lab.topology, "remote_storage", timeout=5)[1]
+            for path in STORAGE_REFUSED}
+
+
 def drill_storage_outage(drill_lab, receiver, short):
     nodes = drill_lab.topology.hosts("remote_storage")
     host, survivor = nodes[0], (nodes[1:] or [None])[0]
+    refusals = storage_refusals(drill_lab) if survivor else {}
+    allowed = {path: answer for path, answer in refusals.items() if not answer.startswith("HTTP 403")}
     outage = 60 if short else 300
     reads = storage_reads(drill_lab) if survivor else []
     time.sleep(2)
@@ -779,11 +793,22 @@ def drill_storage_outage(drill_lab, receiver, short):
         # The survivor took every write meanwhile; once the returned node is whole, both
         # hold the same samples over the outage for every series.
         kept = holes_on(drill_lab, survivor, start, end)
-        time.sleep(drill_lab.scrape_interval)
-        mine, theirs = sample_counts(drill_lab, host, stopped, back), sample_counts(drill_lab, survivor, stopped, back)
-        counts = count_difference(mine, theirs)
+        # The resent samples become searchable within seconds; compare until both agree
+        # to the sample, at most 2 minutes (the last comparison is the one reported).
+        settle = time.monotonic() + 120
+        while True:
+            counts = count_difference(sample_counts(drill_lab, host, stopped, back),
+                                      sample_counts(drill_lab, survivor, stopped, back))
+            if not (counts["differing"] or counts["edge"] or counts["alone"]) or time.monotonic() > settle:
+                break
+            time.sleep(drill_lab.scrape_interval)
+        agreed = time.time() - back
         figures += (f"; reads through the front's /storage/: {failed} of {queries} failed; on {survivor} the largest "
-                    f"hole {max(kept.values()):.0f}s; outage-window sample counts: {agreement(counts)}")
+                    f"hole {max(kept.values()):.0f}s; outage-window sample counts {agreed:.0f}s after its return: "
+                    f"{agreement(counts)}")
+        figures += f"; {len(refusals) - len(allowed)} of {len(refusals)} write, admin and debug paths refused at /storage/"
+        if allowed:
+            problems.append(f"the front's /storage/ forwards what it must refuse: {allowed}")
         if failed:
             problems.append(f"{failed} reads failed: " + "; ".join(failures))
         if max(kept.values()) > drill_lab.scrape_interval + 1:
