@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the whole stack on the lab (prints figures and writes a table; not a test).
 
-Measures, on the lab inventory (13 systemd containers on this machine):
+Measures, on the lab inventory (its systemd containers on this machine):
 
 1. cold converge: `scripts/lab.py down` + `up` (fresh containers, the image
    already built), then site.yml; total and per role (ansible.posix.profile_roles);

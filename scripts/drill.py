@@ -794,8 +794,8 @@ def drill_storage_outage(drill_lab, receiver, short):
         # hold the same samples over the outage for every series.
         kept = holes_on(drill_lab, survivor, start, end)
         # The resent samples become searchable within seconds; compare until both agree
-        # to the sample, at most 2 minutes (the last comparison is the one reported).
-        settle = time.monotonic() + 120
+        # to the sample, at most 5 minutes (the last comparison is the one reported).
+        settle = time.monotonic() + 300
         while True:
             counts = count_difference(sample_counts(drill_lab, host, stopped, back),
                                       sample_counts(drill_lab, survivor, stopped, back))
