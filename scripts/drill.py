@@ -61,8 +61,9 @@ Drills
     match its peer's within 1 %), then the secrets directory moved away, restored into
     an empty place (identical files), and site.yml converging with nothing changed.
 
-Every drill that counts failed queries lists each failure: its time, path, and the
-status and upstream (the lab's front adds X-Upstream-Addr) or the error.
+A query fails when it gets no 200 within 5 s; answers slower than 1 s are counted
+apart. Every drill that counts failed queries lists each failure: its time, path,
+and the status and upstream (the lab's front adds X-Upstream-Addr) or the error.
 """
 
 from __future__ import annotations
@@ -260,11 +261,16 @@ def attempt(url, topology, tier, timeout=1):
 
 class Load:
     """Requests every `interval` s, in a thread, until stopped: ``url`` (or a callable giving it, for
-    queries over a moving time range) with ``tier``'s CA and credentials. Every failure is kept with
-    its time, path, and the status and upstream or the error (``failures``)."""
+    queries over a moving time range) with ``tier``'s CA and credentials. A request fails when it
+    gets no 200 within ``timeout`` s (a user's dashboard waits longer); every failure is kept with
+    its time, path, and the status and upstream or the error (``failures``), and answers slower than
+    SLOW s are counted apart (``slow``)."""
 
-    def __init__(self, url, topology, tier="prometheus", interval=0.25, timeout=1):
+    SLOW = 1.0
+
+    def __init__(self, url, topology, tier="prometheus", interval=0.25, timeout=5):
         self.url, self.interval, self.timeout, self.results, self.failures = url, interval, timeout, [], []
+        self.slow = 0
         self.topology, self.tier = topology, tier
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -276,6 +282,7 @@ class Load:
             url = self.url() if callable(self.url) else self.url
             good, detail = attempt(url, self.topology, self.tier, timeout=self.timeout)
             self.results.append((began, good))
+            self.slow += good and time.monotonic() - began > self.SLOW
             if not good:
                 self.failures.append({"time": datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3],
                                       "path": urllib.parse.urlsplit(url).path, "what": detail})
@@ -344,8 +351,9 @@ def drill_prometheus(drill_lab, receiver, short):
                  f"samples of {query} after the restart in remote storage")
         stamps = samples()
         gaps[shard] = max(b - a for a, b in zip(stamps, stamps[1:], strict=False)) if len(stamps) > 1 else window
+    slow = load.slow + sum(extra.slow for extra in loads.values())
     figures = (f"{len(stopped)} replicas stopped {restart_time - stop_time:.0f}s; {failed} of {len(results)} queries "
-               f"through {drill_lab.vip} failed; longest storage gap per shard "
+               f"through {drill_lab.vip} failed ({slow} answered in over {Load.SLOW:.0f}s); longest storage gap per shard "
                + ", ".join(f"{s}: {g:.0f}s" for s, g in sorted(gaps.items())))
     problems = []
     if failed:
@@ -1068,14 +1076,15 @@ def rolling_run(drill_lab, receiver, *extra, count=20):
             stamps = stored_stamps(drill_lab, self_scrape(drill_lab, replica), started - 30, finished + 30)
             gaps[shard] = max(gaps.get(shard, 0), largest_gap(stamps, started - 30, finished + 30))
     return {"converge": converge, "took": finished - started, "queries": len(results), "count": count,
-            "failed": sum(1 for _, good in results if not good), "failures": failure_lines(loads), "keys": keys,
+            "failed": sum(1 for _, good in results if not good), "failures": failure_lines(loads),
+            "slow": sum(load.slow for load in loads), "keys": keys,
             "gaps": gaps,
             "sizes": cluster_sizes(drill_lab), "versions": versions(drill_lab)}
 
 
 def rolling_figures(run):
     return (f"rc {run['converge'].returncode} in {run['took']:.0f}s; {run['failed']} of {run['queries']} queries "
-            f"failed; longest storage gap per shard "
+            f"failed ({run['slow']} answered in over {Load.SLOW:.0f}s); longest storage gap per shard "
             + ", ".join(f"{s}: {g:.0f}s" for s, g in sorted(run["gaps"].items()))
             + f"; {len(run['keys'])} notifications for {run['count']} groups ({len(set(run['keys']))} distinct); "
             f"Alertmanager peers {sorted(set(run['sizes'].values()))}")
