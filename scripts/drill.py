@@ -40,8 +40,8 @@ Drills
  9. a replaced replica: one replica's container removed and made anew, empty,
     under the same inventory name, then site.yml: it scrapes what its peer does
     and the global tier sees from it what it sees from the peer;
-10. rolling upgrade (only with --upgrade, after make releases; it leaves the lab on
-    Prometheus' new release): site.yml with .lab/releases/vars.yml, one HA member at a time,
+10. rolling upgrade (only with --upgrade, after make releases; it runs last, and
+    leaves the lab on Prometheus' new release): site.yml with .lab/releases/vars.yml, one HA member at a time,
     while queries run through the floating address and alert groups keep arriving:
     0 failed queries, no storage gap longer than two scrape intervals, every group
     notified exactly once, the cluster whole, each daemon on the archive's version;
@@ -860,6 +860,8 @@ def drill_storage_rebuild(drill_lab, receiver, short):
     refill, changed = playbook("storage-refill.yml", "-e", f"storage_refill_host={host}")
     took = time.time() - made
     failed, queries, failures = read_figures(reads)
+    if refill.returncode:
+        return f"storage-refill.yml failed after {took:.0f}s", failed_run(refill, "storage-refill.yml")
     counts = whole_retention(drill_lab, host, peer, since)
     figures = (f"{host} removed, made anew and refilled from {peer} (storage-refill.yml rc {refill.returncode}, "
                f"{took:.0f}s); reads through /storage/: {failed} of {queries} failed; over the whole retention "
@@ -1164,10 +1166,11 @@ DRILLS = [
     ("7 everything back", drill_whole),
     ("8 remote storage outage", drill_storage_outage),
     ("9 replaced replica", drill_replaced_replica),
-    ("10 rolling upgrade", drill_upgrade),
     ("11 storage node destroyed and refilled", drill_storage_rebuild),
     ("12 federation host lost", drill_global_lost),
     ("13 backup, destroy, restore", drill_backup_restore),
+    # Last: it leaves Prometheus on the new release, which site.yml without the archives refuses.
+    ("10 rolling upgrade", drill_upgrade),
 ]
 
 
