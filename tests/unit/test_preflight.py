@@ -87,7 +87,7 @@ def vip_without_prefix(groups):
     (alertmanager_ca_for_its_group_only, "alertmanager_web_tls_ca_src differs between hosts (am-1, am-2: "
                                          '"/etc/site-pki/ca.crt"; backup-1, db-1, grafana-1 ...: null)'),
     (node_password_for_one_host, "node_exporter_web_basic_auth_password differs between hosts (am-1, am-2, "
-                                 "grafana-1 ...; db-1); every tier and its clients must read one value"),
+                                 "backup-1 ...; db-1); every tier and its clients must read one value"),
     (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),
     (name_as_advertise_address, "host 'am-2' instance 'a' only has the name 'am-2.example.org'"),
     (lonely_replica, "shard 1 has 1 replica(s) (prom-s1-a); this environment requires at least 2"),
