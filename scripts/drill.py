@@ -802,8 +802,9 @@ def drill_storage_outage(drill_lab, receiver, short):
         # hold the same samples over the outage for every series.
         kept = holes_on(drill_lab, survivor, start, end)
         # The resent samples become searchable within seconds; compare until both agree
-        # to the sample, at most 5 minutes (the last comparison is the one reported).
-        settle = time.monotonic() + 300
+        # to the sample, at most 5 minutes, 1 minute in the short drill (the last
+        # comparison is the one reported; only series apart by more than one sample fail).
+        settle = time.monotonic() + (60 if short else 300)
         while True:
             counts = count_difference(sample_counts(drill_lab, host, stopped, back),
                                       sample_counts(drill_lab, survivor, stopped, back))
@@ -851,7 +852,11 @@ def drill_storage_rebuild(drill_lab, receiver, short):
     nodes = drill_lab.topology.hosts("remote_storage")
     if len(nodes) < 2:
         return "not checked: one storage node, nothing to refill from", None
-    host, peer = nodes[-1], nodes[0]
+    # The node refilled runs the newest release among them (a newer release reads an
+    # older one's data, not the other way round: a mixed lab refills the newer node).
+    versions = {node: storage_release(drill_lab, node) for node in nodes}
+    host = max(reversed(nodes), key=lambda node: versions[node])
+    peer = next(node for node in nodes if node != host)
     since = first_sample(drill_lab, peer)
     reads = storage_reads(drill_lab, interval=0.5)
     time.sleep(2)
@@ -863,7 +868,8 @@ def drill_storage_rebuild(drill_lab, receiver, short):
     if refill.returncode:
         return f"storage-refill.yml failed after {took:.0f}s", failed_run(refill, "storage-refill.yml")
     counts = whole_retention(drill_lab, host, peer, since)
-    figures = (f"{host} removed, made anew and refilled from {peer} (storage-refill.yml rc {refill.returncode}, "
+    figures = (f"{host} (VictoriaMetrics {'.'.join(map(str, versions[host]))}) removed, made anew and refilled from "
+               f"{peer} ({'.'.join(map(str, versions[peer]))}; storage-refill.yml rc {refill.returncode}, "
                f"{took:.0f}s); reads through /storage/: {failed} of {queries} failed; over the whole retention "
                f"({(time.time() - since) / 60:.0f} min): {agreement(counts)}")
     problems = failed_run(refill, "storage-refill.yml")
@@ -872,6 +878,18 @@ def drill_storage_rebuild(drill_lab, receiver, short):
     if counts["differing"] or not counts["compared"] or counts["alone"]:
         problems.append(f"{host} and {peer} differ: {agreement(counts)}")
     return figures, problems
+
+
+def storage_release(drill_lab, node):
+    """The VictoriaMetrics package release on ``node`` as a tuple of ints (``()`` when unknown)."""
+    out = drill_lab.exec(node, "dpkg-query", "--show", "--showformat=${Version}", "victoria-metrics").stdout
+    return release_tuple(out)
+
+
+def release_tuple(version):
+    """``(1, 112, 0)`` from a Debian version such as ``1.112.0+ds1-1`` (epoch and suffix dropped)."""
+    match = re.match(r"^(?:\d+:)?(\d+(?:\.\d+)*)", version.strip())
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
 
 
 def first_sample(drill_lab, node):

@@ -1,4 +1,4 @@
-"""scripts/drill.py: how two storage nodes' sample counts are compared."""
+"""scripts/drill.py: how two storage nodes' sample counts and releases are compared."""
 
 import importlib.util
 from pathlib import Path
@@ -27,3 +27,13 @@ def test_one_sample_apart_is_counted_as_an_edge_not_a_difference():
 
 def test_a_series_on_one_node_only_is_counted():
     assert drill.count_difference({"a": 1.0, "b": 2.0}, {"a": 1.0})["alone"] == 1
+
+
+def test_a_debian_version_becomes_a_comparable_release():
+    assert drill.release_tuple("1.112.0+ds1-1") == (1, 112, 0)
+    assert drill.release_tuple("1:1.79.5+ds1-2+b5") == (1, 79, 5)
+    assert drill.release_tuple("1.112.0+ds1-1") > drill.release_tuple("1.79.5+ds1-2+b5")
+
+
+def test_no_package_is_an_unknown_release():
+    assert drill.release_tuple("") == ()
