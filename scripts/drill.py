@@ -401,26 +401,38 @@ def count_difference(mine, theirs):
     """How two ``sample_counts`` agree: ``{compared, differing, largest, alone}``: the series both
     hold, those whose counts differ by more than 1 % *and* more than one sample (a series with a
     handful of samples, such as an alert's state, can be one sample apart at a window's edge), the
-    largest difference in %, and the series only one side has. ``edge`` counts the series one
-    sample apart by more than 1 %."""
+    largest difference in %, and the series only one side has with more than one sample.
+    ``edge`` counts the series one sample apart by more than 1 %, a series with a single sample on
+    one side only among them (it began or ended at the window's edge). ``examples`` names up to
+    three series that differ or stand alone, with both counts."""
     common = mine.keys() & theirs.keys()
-    differing = edge = 0
+    differing = edge = alone = 0
     largest = 0.0
-    for key in common:
-        apart = abs(mine[key] - theirs[key])
-        share = apart / max(mine[key], theirs[key]) * 100
-        largest = max(largest, share)
-        if share > 1:
+    examples = []
+    for key in sorted(mine.keys() | theirs.keys()):
+        a, b = mine.get(key, 0.0), theirs.get(key, 0.0)
+        apart = abs(a - b)
+        if key not in common:
+            alone += apart > 1
+            edge += apart <= 1
+        else:
+            share = apart / max(a, b) * 100
+            largest = max(largest, share)
+            if share <= 1:
+                continue
             differing += apart > 1
             edge += apart <= 1
+        if apart > 1 and len(examples) < 3:
+            examples.append(f"{key} {a:g}/{b:g}")
     return {"compared": len(common), "differing": differing, "edge": edge, "largest": largest,
-            "alone": len(mine.keys() ^ theirs.keys())}
+            "alone": alone, "examples": examples}
 
 
 def agreement(counts):
+    examples = counts.get("examples") or []
     return (f"{counts['compared']} series compared, {counts['differing']} differ by more than 1 % and one sample, "
-            f"{counts['edge']} by one sample only (largest {counts['largest']:.2f} %), {counts['alone']} on one "
-            "node only")
+            f"{counts['edge']} by one sample only (largest {counts['largest']:.2f} %), {counts['alone']} with "
+            "samples on one node only" + (f" (for example {'; '.join(examples)})" if examples else ""))
 
 
 def self_scrape(drill_lab, replica):

@@ -11,7 +11,7 @@ spec.loader.exec_module(drill)
 
 def test_equal_counts_agree():
     counts = drill.count_difference({"a": 80.0, "b": 5.0}, {"a": 80.0, "b": 5.0})
-    assert counts == {"compared": 2, "differing": 0, "edge": 0, "largest": 0.0, "alone": 0}
+    assert counts == {"compared": 2, "differing": 0, "edge": 0, "largest": 0.0, "alone": 0, "examples": []}
 
 
 def test_a_series_two_samples_and_over_one_percent_apart_differs():
@@ -26,7 +26,13 @@ def test_one_sample_apart_is_counted_as_an_edge_not_a_difference():
 
 
 def test_a_series_on_one_node_only_is_counted():
-    assert drill.count_difference({"a": 1.0, "b": 2.0}, {"a": 1.0})["alone"] == 1
+    counts = drill.count_difference({"a": 1.0, "b": 2.0}, {"a": 1.0})
+    assert counts["alone"] == 1 and counts["examples"] == ["b 2/0"]
+
+
+def test_a_series_with_one_sample_on_one_node_only_is_an_edge():
+    counts = drill.count_difference({"a": 10.0, "new": 1.0}, {"a": 10.0, "gone": 1.0})
+    assert (counts["alone"], counts["edge"], counts["examples"]) == (0, 2, [])
 
 
 def test_a_debian_version_becomes_a_comparable_release():
