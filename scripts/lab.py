@@ -9,7 +9,8 @@ project-owned Docker network, at its `stack_address`, running systemd as PID 1.
     lab.py up --image IMAGE [--odd-image IMAGE2]
                                 create the network and any missing container, wait for systemd;
                                 with --odd-image every second host in name order (one member
-                                of each lab pair) runs IMAGE2: a lab of two Debian releases;
+                                of each lab pair) runs IMAGE2: a lab of two Debian releases
+                                (the database cluster's members all on its first member's);
                                 --host NAME: only that host (a replaced host, made anew)
     lab.py down                 remove every container and the network this script made
     lab.py summary              a table of every host, its services and their health
@@ -40,6 +41,9 @@ SYSTEMD_FLAGS = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
+# A database member binds the cluster's stable address before it holds it (the mysql
+# role sets this sysctl on a real host; a container's /proc/sys is read-only).
+SYSCTLS = {"net.ipv4.ip_nonlocal_bind": "1"}
 # Every host changes its own network: the host firewall (roles/firewall, nftables),
 # keepalived's floating address, the partition drill's routes between Alertmanager hosts.
 NET_ADMIN = True
@@ -53,7 +57,7 @@ SERVICES = {
     "prometheus": [("prometheus", "prometheus_port", "/-/ready")],
     "prometheus_global": [("prometheus (global)", "prometheus_port", "/-/ready")],
     "remote_storage": [("victoria-metrics", "remote_storage_port", "/health")],
-    "mysql": [("mariadb", "mysql_port", None)],
+    "mysql": [("mariadb", "mysql_port", None), ("mysqld_exporter", "mysql_exporter_port", "/metrics")],
     "grafana": [("grafana", "grafana_http_port", "/api/health")],
     "loadbalancer": [("nginx -> prometheus shard 0", "nginx_listen_port", "/prometheus/shard-0/-/ready")],
 }
@@ -119,12 +123,20 @@ def container_state(name):
 
 
 def container_origin(name):
-    """(image, source of /root/.ssh/authorized_keys, added capabilities) of an existing container."""
+    """(image, source of /root/.ssh/authorized_keys, NET_ADMIN added, the lab's sysctls set) of an
+    existing container."""
     result = run(["docker", "inspect", "-f",
                   '{{.Config.Image}}|{{range .Mounts}}{{if eq .Destination "/root/.ssh/authorized_keys"}}'
-                  '{{.Source}}{{end}}{{end}}|{{join .HostConfig.CapAdd ","}}', name], check=False)
-    image, key, caps = (result.stdout.strip().split("|") + ["", ""])[:3]
-    return image, key, "NET_ADMIN" in normalised_caps(caps)
+                  '{{.Source}}{{end}}{{end}}|{{join .HostConfig.CapAdd ","}}|'
+                  '{{range $k, $v := .HostConfig.Sysctls}}{{$k}}={{$v}},{{end}}', name], check=False)
+    image, key, caps, sysctls = (result.stdout.strip().split("|") + ["", "", ""])[:4]
+    return image, key, "NET_ADMIN" in normalised_caps(caps), sysctls_set(sysctls)
+
+
+def sysctls_set(reported):
+    """Whether the ``key=value,`` list ``docker inspect`` printed holds every one of SYSCTLS."""
+    have = dict(item.split("=", 1) for item in reported.split(",") if "=" in item)
+    return all(have.get(key) == value for key, value in SYSCTLS.items())
 
 
 def normalised_caps(caps):
@@ -159,6 +171,18 @@ def ensure_inotify(containers, path=INOTIFY_SYSCTL):
     return needed
 
 
+def host_images(hosts, image, odd_image=None):
+    """``{host: image}``: with ``odd_image``, every second host in name order on it (one member of
+    each pair), except that a database cluster's members all take its first member's image:
+    Galera members run one MariaDB release (a rolling upgrade goes one major release at a time,
+    and Debian 12's 10.11 and Debian 13's 11.8 are two apart)."""
+    images = {host: odd_image if odd_image and position % 2 else image for position, host in enumerate(hosts)}
+    members = [host for host in hosts if "mysql" in hosts[host]["groups"]]
+    for host in members:
+        images[host] = images[members[0]]
+    return images
+
+
 def up(args):
     settings, hosts = inventory(args.inventory)
     network = settings["lab_network_name"]
@@ -171,13 +195,14 @@ def up(args):
         run(["docker", "network", "create", "--subnet", settings["lab_network_subnet"],
              "--label", f"{LABEL}={network}", network])
         print(f"lab: network {network} {settings['lab_network_subnet']} created")
-    for position, (host, info) in enumerate(hosts.items()):
+    images = host_images(hosts, args.image, args.odd_image)
+    for host, info in hosts.items():
         if args.host and host not in args.host:
             continue
         state = container_state(info["container"])
         net_admin = NET_ADMIN
-        image = args.odd_image if args.odd_image and position % 2 else args.image
-        if state is not None and container_origin(info["container"]) != (image, public_key, net_admin):
+        image = images[host]
+        if state is not None and container_origin(info["container"]) != (image, public_key, net_admin, True):
             # Made by another checkout (its key), from another image or with other
             # capabilities: the container is made anew.
             print(f"lab: {info['container']} was made by another checkout, from another image or with other "
@@ -193,7 +218,8 @@ def up(args):
         run(["docker", "run", "-d", "--name", info["container"], "--hostname", host,
              "--label", f"{LABEL}={network}", "--network", network, "--ip", info["address"],
              "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
-             *SYSTEMD_FLAGS, *caps, image, "/lib/systemd/systemd"])
+             *SYSTEMD_FLAGS, *caps, *[f"--sysctl={key}={value}" for key, value in SYSCTLS.items()],
+             image, "/lib/systemd/systemd"])
     pending = set(args.host or hosts)
     deadline = time.monotonic() + args.timeout
     while pending and time.monotonic() < deadline:

@@ -444,6 +444,7 @@ def stack_certificates(groups, hostvars):
     if not isinstance(groups, dict) or "all" not in groups:
         raise AnsibleFilterError("stack_certificates: expects the groups mapping (with 'all')")
     balancers = set(groups.get("loadbalancer", []))
+    databases = set(groups.get("mysql", []))
     certificates = []
     for host in sorted(set(groups["all"])):
         names = [san_name(host_address(host, hostvars))]
@@ -457,6 +458,11 @@ def stack_certificates(groups, hostvars):
             server_name = _setting(hostvars, host, "nginx_server_name", "_")
             if server_name != "_":
                 names.append(san_name(server_name))
+        if host in databases:
+            # The database's stable address, which Grafana connects to and checks.
+            vip = _setting(hostvars, host, "mysql_virtual_ipaddress", "")
+            if vip:
+                names.append(san_name(str(vip).split("/")[0]))
         certificates.append({"host": host, "kind": "web", "names": list(dict.fromkeys(names))})
     for host in sorted(set(groups.get("alertmanager", []))):
         names = [san_name(host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
@@ -519,9 +525,16 @@ _FLOWS = (
     ("remote_storage", "remote_storage", ("tcp",), ("remote_storage_port", 8428),
      ("prometheus", "prometheus_global", "grafana", "loadbalancer"), True),
     ("mysql", "mysql", ("tcp",), ("mysql_port", 3306), ("grafana",), False),
+    ("mysql_exporter", "mysql", ("tcp",), ("mysql_exporter_port", 9104), ("prometheus",), True),
+    # A Galera cluster's replication, incremental and snapshot state transfers (members only).
+    ("galera", "mysql", ("tcp",), ("mysql_galera_port", 4567), ("mysql", "mysql_arbitrator"), False),
+    ("galera_ist", "mysql", ("tcp",), ("mysql_galera_ist_port", 4568), ("mysql",), False),
+    ("galera_sst", "mysql", ("tcp",), ("mysql_galera_sst_port", 4444), ("mysql",), False),
+    ("galera", "mysql_arbitrator", ("tcp",), ("mysql_galera_port", 4567), ("mysql", "mysql_arbitrator"), False),
     ("grafana", "grafana", ("tcp",), ("grafana_http_port", 3000), ("loadbalancer",), True),
     ("grafana_ha", "grafana", ("tcp", "udp"), ("grafana_ha_port", 9094), ("grafana",), False),
     ("vrrp", "loadbalancer", ("vrrp",), None, ("loadbalancer",), False),
+    ("vrrp", "mysql", ("vrrp",), None, ("mysql",), False),
 )
 _EXTRA_KEYS = {"name", "proto", "ports", "from_groups", "sources"}
 

@@ -49,6 +49,7 @@ peers = _sibling("peers")
 frontend = _sibling("frontend")
 webaccess = _sibling("webaccess")
 shards = _sibling("shards")
+galera = _sibling("galera")
 
 _VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 _UNSET = object()
@@ -170,6 +171,27 @@ def _secret_problems(groups, hostvars, problems):
         if differ:
             problems.append(f"hosts {', '.join(differ)}: grafana_database_password must equal mysql_grafana_password "
                             f"of {databases[0]}; set both from the same vault variable")
+
+
+def _database_cluster_problems(groups, hostvars, problems):
+    """Two or more database hosts form a Galera cluster: its votes and the settings it needs."""
+    members = groups.get("mysql", [])
+    arbitrators = groups.get("mysql_arbitrator", [])
+    for line in galera.galera_voters_problems(members, arbitrators):
+        problems.append(f"groups mysql and mysql_arbitrator: {line}")
+    if arbitrators:
+        problems.append(f"group mysql_arbitrator ({', '.join(arbitrators)}): the mysql role does not install garbd "
+                        "arbitrators yet; make every vote a database member (group mysql)")
+    if len(members) < 2:
+        return
+    for host in members:
+        settings = _setting(hostvars, host, "mysql_server_extra_config", {})
+        if not isinstance(settings, dict):
+            problems.append(f"host {host}: mysql_server_extra_config must be a mapping of server settings, got "
+                            f"{settings!r}")
+            continue
+        for line in galera.galera_setting_problems(settings):
+            problems.append(f"host {host}: mysql_server_extra_config {line}")
 
 
 def _truthy(value):
@@ -448,7 +470,8 @@ def inventory_problems(groups, hostvars):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
-                  _secret_problems, _database_tls_problems, _web_problems, _balancer_problems, _firewall_problems):
+                  _secret_problems, _database_tls_problems, _database_cluster_problems, _web_problems,
+                  _balancer_problems, _firewall_problems):
         check(groups, hostvars, problems)
     if _production(groups, hostvars):
         problems += failure_domain_problems(groups, hostvars)

@@ -72,6 +72,8 @@ def intruder_plan(topo):
     for host in topo.hosts("all"):
         http(f"{host} GET node_exporter /metrics", "GET", topo.url(host, "node_exporter_port", "/metrics"))
     for host in topo.hosts("mysql"):
+        http(f"{host} GET mysqld_exporter /metrics", "GET", topo.url(host, "mysql_exporter_port", "/metrics"))
+    for host in topo.hosts("mysql"):
         plan.append({"name": f"{host} MySQL login", "kind": "mysql", "address": topo.address(host),
                      "port": int(topo.setting(host, "mysql_port"))})
     for host in topo.hosts("all"):

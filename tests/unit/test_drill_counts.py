@@ -43,3 +43,15 @@ def test_a_debian_version_becomes_a_comparable_release():
 
 def test_no_package_is_an_unknown_release():
     assert drill.release_tuple("") == ()
+
+
+def test_the_writers_log_gives_acknowledged_and_failed_writes():
+    acked, failed = drill.write_log("ok 1 100.000\nok 2 100.050\nerr 3 100.100 OperationalError\nnoise\nok 4 103.2\n")
+    assert acked == {1: 100.0, 2: 100.05, 4: 103.2} and failed == [(3, 100.1)]
+
+
+def test_the_longest_pause_counts_the_window_edges():
+    acked = {1: 100.0, 2: 100.05, 4: 103.2, 5: 110.0}
+    assert round(drill.longest_pause(acked, 99.0, 105.0), 2) == 3.15
+    assert drill.longest_pause(acked, 104.0, 105.0) == 1.0
+    assert drill.longest_pause({}, 0.0, 4.0) == 4.0

@@ -85,7 +85,7 @@ def vip_without_prefix(groups):
     (secret_key_differs, "grafana_secret_key must be identical on every instance"),
     (vip_without_prefix, "host lb-2: keepalived_virtual_ipaddress must be the floating address with its prefix"),
     (alertmanager_ca_for_its_group_only, "alertmanager_web_tls_ca_src differs between hosts (am-1, am-2: "
-                                         '"/etc/site-pki/ca.crt"; backup-1, db-1, grafana-1 ...: null)'),
+                                         '"/etc/site-pki/ca.crt"; backup-1, db-1, db-2 ...: null)'),
     (node_password_for_one_host, "node_exporter_web_basic_auth_password differs between hosts (am-1, am-2, "
                                  "backup-1 ...; db-1); every tier and its clients must read one value"),
     (duplicate_port, "host 'am-1' alertmanager_instances[1].web_port 19093 is already the web_port"),

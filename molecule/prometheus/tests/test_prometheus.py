@@ -10,6 +10,7 @@ import json
 import os
 import re
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -285,6 +286,27 @@ def test_default_rules_pass_promtool_unit_tests(host):
     test_file = (SCENARIO / "tests" / "rules_test.yml").read_text()
     host.run(f"cat > /tmp/promha-test/rules_test.yml <<'EOF'\n{test_file}\nEOF")
     result = host.run("promtool test rules /tmp/promha-test/rules_test.yml")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_database_rules_pass_promtool_unit_tests(host, tmp_path):
+    # The role's rule template rendered by Ansible for a three-member Galera cluster,
+    # then unit-tested by the replica's own promtool.
+    rendered = tmp_path / "promha-database.yml"
+    extra = {"_prometheus_is_global": False, "_prometheus_alertmanager_instances": [],
+             "_prometheus_mysql_exporters": ["db-1", "db-2", "db-3"], "_prometheus_database_voters": 3}
+    result = subprocess.run(
+        [str(PROJECT / ".venv" / "bin" / "ansible"), "localhost", "-m", "ansible.builtin.template",
+         "-a", f"src={PROJECT}/roles/prometheus/templates/etc/prometheus/rules/promha.yml.j2 dest={rendered}",
+         "-e", json.dumps(extra)], capture_output=True, text=True, cwd=PROJECT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "DatabaseFlowControlPausing" in rendered.read_text()
+    host.run("mkdir -p /tmp/promha-test")
+    for name, text in (("promha-database.yml", rendered.read_text()),
+                       ("database_rules_test.yml", (SCENARIO / "tests" / "database_rules_test.yml").read_text())):
+        host.run(f"cat > /tmp/promha-test/{name} <<'EOF'\n{text}\nEOF")
+    result = host.run("promtool test rules /tmp/promha-test/database_rules_test.yml")
     assert result.rc == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 

@@ -38,7 +38,10 @@ def test_every_host_opens_ssh_to_the_admins_and_node_exporter_to_prometheus_only
     assert found["node_exporter", "tcp"]["v4"] == PROMETHEUS
     # MySQL answers Grafana only, never an operator.
     assert found["mysql", "tcp"]["v4"] == ["10.0.0.61", "10.0.0.62"]
-    assert set(found) == {("ssh", "tcp"), ("node_exporter", "tcp"), ("mysql", "tcp")}
+    # Its exporter answers the scraping replicas only, not the global tier.
+    assert found["mysql_exporter", "tcp"]["ports"] == [9104]
+    assert found["mysql_exporter", "tcp"]["v4"] == ["10.0.0.21", "10.0.0.22"]
+    assert set(found) == {("ssh", "tcp"), ("node_exporter", "tcp"), ("mysql", "tcp"), ("mysql_exporter", "tcp")}
 
 
 def test_a_prometheus_replica_answers_its_pair_the_global_tier_and_the_balancers_not_itself():

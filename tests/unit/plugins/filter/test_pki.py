@@ -29,6 +29,15 @@ def test_balancer_carries_floating_address_and_server_name():
     assert names[-2:] == ["IP:10.0.0.30", "DNS:monitoring.example.org"]
 
 
+def test_a_database_member_carries_the_database_address_and_no_other_host_does():
+    groups = dict(GROUPS, all=GROUPS["all"] + ["db-1"], mysql=["db-1"])
+    hostvars = dict(HOSTVARS, **{"db-1": {"stack_address": "10.0.0.51", "mysql_virtual_ipaddress": "10.0.0.55/24"},
+                                 "prom-a": dict(HOSTVARS["prom-a"], mysql_virtual_ipaddress="10.0.0.55/24")})
+    certs = stack_certificates(groups, hostvars)
+    assert by(certs, "db-1", "web")[0] == "IP:10.0.0.51" and by(certs, "db-1", "web")[-1] == "IP:10.0.0.55"
+    assert "IP:10.0.0.55" not in by(certs, "prom-a", "web")
+
+
 def test_gossip_only_for_alertmanagers_and_only_own_names():
     certs = stack_certificates(GROUPS, HOSTVARS)
     assert [(c["host"]) for c in certs if c["kind"] == "gossip"] == ["am-1"]

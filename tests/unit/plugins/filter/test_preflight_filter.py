@@ -338,3 +338,55 @@ def test_outside_production_the_domains_only_warn():
     assert warnings[0].endswith("(refused in production)")
     with pytest.raises(AnsibleFilterError, match="^failure_domain_problems: expected the groups mapping"):
         failure_domain_problems("prometheus", hostvars)
+
+
+def database_cluster(count, arbitrators=0):
+    groups, hostvars = inventory()
+    members = ["db"] + [f"db{n}" for n in range(2, count + 1)]
+    for n, host in enumerate(members[1:], start=2):
+        hostvars[host] = dict(hostvars["db"], stack_address=f"10.0.0.5{n}")
+    for n in range(1, arbitrators + 1):
+        hostvars[f"arb{n}"] = {"stack_address": f"10.0.0.8{n}", "stack_plain_http": True,
+                               "firewall_admin_sources": ["10.0.0.1"]}
+    groups["mysql"] = members
+    groups["mysql_arbitrator"] = [f"arb{n}" for n in range(1, arbitrators + 1)]
+    groups["all"] = sorted(hostvars)
+    return groups, hostvars
+
+
+@pytest.mark.parametrize(("count", "arbitrators", "named"), [
+    (2, 0, "groups mysql and mysql_arbitrator: 2 voting members (db, db2): a cluster needs three or more"),
+    (4, 0, "groups mysql and mysql_arbitrator: 4 voting members (db, db2, db3, db4): an even number"),
+    (3, 1, "groups mysql and mysql_arbitrator: 4 voting members (db, db2, db3, arb1): an even number"),
+])
+def test_a_database_cluster_that_cannot_outvote_one_loss_is_refused_naming_the_hosts(count, arbitrators, named):
+    groups, hostvars = database_cluster(count, arbitrators)
+    problems = inventory_problems(groups, hostvars)
+    assert [line for line in problems if line.startswith(named)], problems
+
+
+@pytest.mark.parametrize(("count", "arbitrators"), [(1, 0), (3, 0), (2, 1), (5, 0)])
+def test_three_or_an_odd_number_of_votes_pass(count, arbitrators):
+    groups, hostvars = database_cluster(count, arbitrators)
+    assert not [line for line in inventory_problems(groups, hostvars) if "voting members" in line]
+
+
+def test_arbitrators_are_refused_until_the_role_installs_them():
+    groups, hostvars = database_cluster(2, 1)
+    assert [line for line in inventory_problems(groups, hostvars) if line.startswith(
+        "group mysql_arbitrator (arb1): the mysql role does not install garbd")]
+    groups, hostvars = database_cluster(3)
+    assert not [line for line in inventory_problems(groups, hostvars) if "mysql_arbitrator" in line]
+
+
+def test_a_server_setting_that_breaks_the_cluster_or_grafana_is_refused_naming_host_and_variable():
+    groups, hostvars = database_cluster(3)
+    hostvars["db2"]["mysql_server_extra_config"] = {"innodb_force_primary_key": "ON", "binlog_format": "STATEMENT"}
+    problems = [line for line in inventory_problems(groups, hostvars) if "mysql_server_extra_config" in line]
+    assert problems == [
+        "host db2: mysql_server_extra_config binlog_format: STATEMENT (must be ROW: Galera replicates row events only)",
+        "host db2: mysql_server_extra_config innodb_force_primary_key: ON (Grafana's migrations create tables without "
+        "a primary key (then copy them into keyed ones) and would fail)"]
+    groups, hostvars = database_cluster(1)
+    hostvars["db"]["mysql_server_extra_config"] = {"binlog_format": "STATEMENT"}
+    assert inventory_problems(groups, hostvars) == []
