@@ -23,7 +23,7 @@ SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
 sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
 import live  # noqa: E402
-from live import converge, run_playbook, wait_for  # noqa: E402
+from live import converge, wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
@@ -187,32 +187,6 @@ def test_the_exporter_reports_each_members_galera_state_with_tls_and_credentials
     assert probe.returncode != 0, f"{CLIENT} reached the exporter on {address}:9104"
     print(f"\n  {len(MEMBERS)} exporters: mysql_up 1, cluster size 3, Synced, primary; 401 without "
           f"credentials; {CLIENT} (not a Prometheus host) dropped")
-
-
-def test_a_backup_restored_over_the_cluster_holds_every_row_written_before_it():
-    vault = Path(TOPOLOGY.setting(MEMBERS[0], "stack_backup_vault_password_file"))
-    vault.write_text("molecule-backup-vault-4c1e\n")
-    made = client_sql("CREATE TABLE IF NOT EXISTS grafana.promha_backup (id INT PRIMARY KEY)")
-    assert made.returncode == 0, made.stderr
-    assert client_sql("REPLACE INTO grafana.promha_backup SELECT seq FROM grafana.seq_1_to_200").returncode == 0
-    started = time.monotonic()
-    backup = run_playbook(PROJECT / "playbooks" / "backup.yml")
-    assert backup.returncode == 0, backup.output[-3000:]
-    took_backup = time.monotonic() - started
-    # Written after the backup: gone after the restore.
-    assert client_sql("INSERT INTO grafana.promha_backup VALUES (201)").returncode == 0
-    started = time.monotonic()
-    restore = run_playbook(PROJECT / "playbooks" / "restore.yml", {"restore_database": True})
-    assert restore.returncode == 0, restore.output[-3000:]
-    wait_for(synced, 120, "every member synced after the restore")
-    took_restore = time.monotonic() - started
-    rows = {host: local_sql(host, "SELECT COUNT(*), MAX(id) FROM grafana.promha_backup") for host in MEMBERS}
-    assert set(rows.values()) == {"200\t200"}, rows
-    assert client_sql("SELECT COUNT(*) FROM grafana.promha_backup").stdout.strip() == "200"
-    kept = docker(MEMBERS[0], "test", "-d", "/var/lib/mysql.before-restore")
-    assert kept.returncode == 0, "the data directory before the restore was not kept"
-    print(f"\n  backup.yml {took_backup:.0f}s; restore.yml onto all {len(MEMBERS)} members {took_restore:.0f}s: "
-          "200 of 200 rows written before the backup on every member, the one written after it gone")
 
 
 def test_a_setting_that_breaks_grafanas_schema_is_refused_before_anything_changes():
