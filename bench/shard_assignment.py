@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the shard-assignment filter at scale (prints figures; not a test).
 
-Case from the filter-plugin issue: 100,000 targets over 64 shards with
+The reference case: 100,000 targets over 64 shards with
 replicas=2 (rendezvous) and replicas=1 (hashmod, which allows only one). For each
 mode: wall time (median, min, max over --repeat runs), peak Python memory of one
 run (tracemalloc), and the fraction of assignments that move going 64 -> 65 shards.
