@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: the promha authors. GNU General Public License v3.0+ (see COPYING or
-# https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: the promha authors. Apache License 2.0 (see LICENSE at the root of the
+# repository).
 """Directories, links and small files of one daemon, settled in one task.
 
 The roles write many small files that always travel together (a TLS pair and its
