@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lab_secrets():
+    """The lab's CAs, certificates and credentials, issued once (playbooks/pki.yml,
+    as site.yml does first) so that every case's copy of the lab inventory carries
+    them: issuing them again in each copy was most of each case's time."""
+    result = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / "pki.yml")],
+                            cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (ROOT / "inventories" / "lab" / ".secrets" / "web" / "ca.crt").is_file()
+
+
 def broken_inventory(tmp_path, change):
     inventory = tmp_path / "inventory"
     shutil.copytree(ROOT / "inventories" / "lab", inventory)
