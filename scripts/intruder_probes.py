@@ -5,8 +5,10 @@ probe of a plan and print what came back, one JSON object per probe.
     python3 intruder_probes.py PLAN_JSON
 
 A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
-``{"name", "kind": "mysql", "address", "port"}`` or ``{"name", "kind": "tcp",
-"address", "port"}`` (does anything accept a connection). A probe the host firewall
+``{"name", "kind": "mysql", "address", "port"}``, ``{"name", "kind": "tcp",
+"address", "port"}`` (does anything accept a connection) or ``{"name", "kind":
+"tls_cbc", "address", "port"}`` (a TLS 1.2 client offering only CBC suites with a
+SHA-1 MAC: does the server complete the handshake). A probe the host firewall
 drops ends as ``no answer`` after TIMEOUT seconds; probes run in parallel, so the
 whole plan takes a few timeouts, not one per probe. The intruder has no credentials
 and trusts no CA (certificates are not checked: what is tested is whether the
@@ -26,6 +28,12 @@ STRANGER = ssl.create_default_context()
 STRANGER.check_hostname = False
 STRANGER.verify_mode = ssl.CERT_NONE
 TIMEOUT = 4
+# A client that offers nothing but TLS 1.2 CBC suites with a SHA-1 MAC.
+CBC_SHA1 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+CBC_SHA1.check_hostname = False
+CBC_SHA1.verify_mode = ssl.CERT_NONE
+CBC_SHA1.minimum_version = CBC_SHA1.maximum_version = ssl.TLSVersion.TLSv1_2
+CBC_SHA1.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA")
 
 
 def _no_connection(error):
@@ -69,8 +77,21 @@ def tcp(probe):
         return _no_connection(error)
 
 
+def tls_cbc(probe):
+    """Whether the server completes a handshake with a client offering only CBC-SHA1 suites."""
+    try:
+        with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT) as raw:
+            with CBC_SHA1.wrap_socket(raw) as conn:
+                return {"status": "handshake", "answer": f"negotiated {conn.cipher()[0]}"}
+    except ssl.SSLError as error:
+        return {"status": "tls refused", "answer": str(error)}
+    except OSError as error:
+        return _no_connection(error)
+
+
 def run(probe):
-    return {"name": probe["name"], **{"http": http, "mysql": mysql, "tcp": tcp}[probe["kind"]](probe)}
+    kinds = {"http": http, "mysql": mysql, "tcp": tcp, "tls_cbc": tls_cbc}
+    return {"name": probe["name"], **kinds[probe["kind"]](probe)}
 
 
 def main():

@@ -27,6 +27,13 @@ Filters
     (plugins/modules/stack_files.py): the TLS pair and the CA, read from these
     controller paths, and web.yml with the hashed users; the key and a web.yml
     with users are secret (never shown in a diff or a log).
+``tls_server_settings``
+    ``{'cert_file': ..., 'key_file': ...} | tls_server_settings`` -> the same
+    mapping with ``min_version: TLS12`` and ``cipher_suites``: the forward-secret
+    AEAD suites only (no CBC, no SHA-1 MAC), for every Go daemon's TLS server
+    (exporter-toolkit's ``tls_server_config``, VictoriaMetrics'
+    ``-tlsCipherSuites``). TLS 1.3's suites are not configurable in Go and are
+    all AEAD.
 ``tls_file_problems``
     ``cert_path | tls_file_problems(key_path, ca_path, names=[...])`` -> the same
     for files on the controller, naming a file that is not set or cannot be read.
@@ -128,6 +135,24 @@ def _read_pem(name, what, path):
     return text
 
 
+# Go's names (crypto/tls CipherSuites()), ECDSA keys (the stack's CAs) and RSA keys (a site's own PKI).
+AEAD_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+
+
+def tls_server_settings(config=None):
+    """``config`` (a ``tls_server_config`` mapping) with TLS 1.2 as the minimum and the AEAD suites only."""
+    if config is not None and not isinstance(config, dict):
+        raise AnsibleFilterError(f"tls_server_settings: expected a mapping, got {type(config).__name__}")
+    return {**(config or {}), "min_version": "TLS12", "cipher_suites": list(AEAD_CIPHER_SUITES)}
+
+
 def web_access_files(directory, group, name, tls=False, cert_src="", key_src="", ca_src="", users=None, seed="",
                      validate=None):
     """``stack_files`` entries of a --web.config.file and its TLS files, in ``directory`` owned by root:``group``."""
@@ -143,8 +168,8 @@ def web_access_files(directory, group, name, tls=False, cert_src="", key_src="",
              "group": group, "mode": "0640"},
             {"path": f"{directory}/ca.crt", "content": _read_pem(name, "CA", ca_src), "group": group, "mode": "0644"},
         ]
-        config["tls_server_config"] = {"cert_file": f"{directory}/server.crt",
-                                       "key_file": f"{directory}/server.key", "min_version": "TLS12"}
+        config["tls_server_config"] = tls_server_settings({"cert_file": f"{directory}/server.crt",
+                                                           "key_file": f"{directory}/server.key"})
     if users:
         # Plain str: Ansible's tagged strings are not something yaml.safe_dump represents.
         config["basic_auth_users"] = {str(user): str(digest) for user, digest in web_users(users, seed=seed).items()}
@@ -246,4 +271,5 @@ class FilterModule:
             "tls_problems": tls_problems,
             "tls_file_problems": tls_file_problems,
             "web_access_files": web_access_files,
+            "tls_server_settings": tls_server_settings,
         }

@@ -39,6 +39,9 @@ def intruder_plan(topo):
     def http(name, method, url, body=None):
         plan.append({"name": name, "kind": "http", "method": method, "url": url, "body": body})
 
+    def cbc(name, address, port):
+        plan.append({"name": f"{name} TLS 1.2 CBC-SHA1 only", "kind": "tls_cbc", "address": address, "port": int(port)})
+
     def tcp(name, host, address, port, ssh=False):
         plan.append({"name": f"{host} TCP {port} ({name})", "kind": "tcp", "address": address,
                      "port": int(port), "ssh": ssh})
@@ -51,6 +54,8 @@ def intruder_plan(topo):
         for path in ("/-/quit", "/-/reload", "/api/v1/admin/tsdb/snapshot", "/api/v1/admin/tsdb/delete_series?match[]=up"):
             http(f"{host} POST {path}", "POST", topo.url(host, "prometheus_port", path))
         http(f"{host} GET /api/v1/query", "GET", topo.url(host, "prometheus_port", "/api/v1/query?query=up"))
+        for path in ("/metrics", "/api/v1/status/flags", "/api/v1/status/config", "/debug/pprof/cmdline"):
+            http(f"{host} GET {path}", "GET", topo.url(host, "prometheus_port", path))
     front = topo.front_url() if topo.hosts("loadbalancer") else None
     if front:
         for shard in topo.shards:
@@ -60,13 +65,16 @@ def intruder_plan(topo):
         base = f"{topo.access('alertmanager')['scheme']}://{instance['web']}"
         http(f"{instance['peer_name']} POST /api/v2/silences", "POST", f"{base}/api/v2/silences", silence)
         http(f"{instance['peer_name']} POST /-/quit", "POST", f"{base}/-/quit")
+        for path in ("/metrics", "/api/v2/status", "/debug/pprof/cmdline"):
+            http(f"{instance['peer_name']} GET {path}", "GET", f"{base}{path}")
     if front and topo.alertmanagers:
         http("front POST /alertmanager/api/v2/silences", "POST", f"{front}/alertmanager/api/v2/silences", silence)
         http("front POST /alertmanager/-/reload", "POST", f"{front}/alertmanager/-/reload")
     for host in topo.hosts("remote_storage"):
         for method, path in (("POST", "/api/v1/import"), ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up"),
                              ("GET", "/snapshot/create"), ("GET", "/internal/force_merge"),
-                             ("GET", "/api/v1/query?query=up")):
+                             ("GET", "/api/v1/query?query=up"), ("GET", "/metrics"), ("GET", "/flags"),
+                             ("GET", "/config"), ("GET", "/debug/pprof/"), ("GET", "/debug/pprof/cmdline")):
             http(f"{host} {method} {path.split('?')[0]}", method, topo.url(host, "remote_storage_port", path),
                  '{"metric":{"__name__":"intruder"},"values":[1],"timestamps":[0]}' if "import" in path else None)
     for host in topo.hosts("all"):
@@ -84,13 +92,27 @@ def intruder_plan(topo):
         tcp("nginx status", host, topo.address(host), topo.setting(host, "nginx_status_port"))
     for host in topo.hosts("grafana"):
         tcp("grafana", host, topo.address(host), topo.setting(host, "grafana_http_port"))
+    # Every TLS port of a Go daemon, and the front: a client offering only CBC-SHA1 suites.
+    tls_ports = [(host, "prometheus", "prometheus_port") for host in topo.hosts("prometheus") + topo.hosts("prometheus_global")]
+    tls_ports += [(host, "node_exporter", "node_exporter_port") for host in topo.hosts("all")]
+    tls_ports += [(host, "remote_storage", "remote_storage_port") for host in topo.hosts("remote_storage")]
+    tls_ports += [(host, "mysql_exporter", "mysql_exporter_port") for host in topo.hosts("mysql")]
+    for host, tier, port_var in tls_ports:
+        if topo.access(tier)["scheme"] == "https":
+            cbc(f"{host} {tier}", topo.address(host), topo.setting(host, port_var))
+    if topo.access("alertmanager")["scheme"] == "https":
+        for instance in topo.alertmanagers:
+            address, port = instance["web"].rsplit(":", 1)
+            cbc(f"{instance['peer_name']} alertmanager", address.strip("[]"), port)
+    for host in topo.hosts("loadbalancer") if front else []:
+        cbc(f"{host} front", topo.address(host), topo.setting(host, "nginx_tls_port"))
     return plan
 
 
 def refused(result):
-    """A probe is refused when the daemon answers 401/403/404/405 or an error packet, or nothing answers
-    (the host firewall drops it: ``no answer``; nothing listens: ``closed``)."""
-    return result["status"] in (401, 403, 404, 405, "error packet", "no answer", "closed")
+    """A probe is refused when the daemon answers 401/403/404/405, an error packet or a failed TLS
+    handshake, or nothing answers (the host firewall drops it: ``no answer``; nothing listens: ``closed``)."""
+    return result["status"] in (401, 403, 404, 405, "error packet", "tls refused", "no answer", "closed")
 
 
 def tally(results):

@@ -11,7 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from webaccess import FilterModule, tls_file_problems, tls_problems, web_access_files, web_users
+from webaccess import (
+    AEAD_CIPHER_SUITES,
+    FilterModule,
+    tls_file_problems,
+    tls_problems,
+    tls_server_settings,
+    web_access_files,
+    web_users,
+)
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 
@@ -157,7 +165,8 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 
 def test_filter_module_exports():
-    assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files"}
+    assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files",
+                                           "tls_server_settings"}
 
 
 def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
@@ -195,7 +204,8 @@ def test_web_access_files_with_tls_and_users(tls_files):
     assert web["secret_content"].startswith("# Managed by Ansible")
     config = yaml.safe_load(web["secret_content"])
     assert config["tls_server_config"] == {"cert_file": "/etc/prometheus/web/server.crt",
-                                           "key_file": "/etc/prometheus/web/server.key", "min_version": "TLS12"}
+                                           "key_file": "/etc/prometheus/web/server.key", "min_version": "TLS12",
+                                           "cipher_suites": list(AEAD_CIPHER_SUITES)}
     assert bcrypt.checkpw(b"s3cret-password-1", config["basic_auth_users"]["promha"].encode())
     assert "s3cret-password-1" not in web["secret_content"]
 
@@ -221,3 +231,24 @@ def test_web_access_files_names_the_tier_and_the_unreadable_file(tls_files, tmp_
                          key_src=str(tls_files["key"]), ca_src=str(tmp_path / "plain.txt"))
     with pytest.raises(AnsibleFilterError, match="absolute path"):
         web_access_files("etc/am", "am", "alertmanager")
+
+
+def test_tls_server_settings_allow_forward_secret_aead_suites_only():
+    settings = tls_server_settings({"cert_file": "/etc/x/server.crt", "client_auth_type": "RequireAndVerifyClientCert"})
+    assert settings["cert_file"] == "/etc/x/server.crt"
+    assert settings["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert settings["min_version"] == "TLS12"
+    suites = settings["cipher_suites"]
+    assert suites and len(set(suites)) == len(suites)
+    for suite in suites:
+        assert suite.startswith(("TLS_ECDHE_ECDSA_WITH_", "TLS_ECDHE_RSA_WITH_")), suite
+        assert suite.endswith(("_GCM_SHA256", "_GCM_SHA384", "_CHACHA20_POLY1305_SHA256")), suite
+        assert "CBC" not in suite
+    # Both key types the stack may serve: its own CAs' ECDSA keys, a site's RSA keys.
+    assert any("ECDSA" in s for s in suites) and any("_RSA_" in s for s in suites)
+    assert tls_server_settings() == {"min_version": "TLS12", "cipher_suites": list(AEAD_CIPHER_SUITES)}
+
+
+def test_tls_server_settings_refuses_what_is_not_a_mapping():
+    with pytest.raises(AnsibleFilterError, match="tls_server_settings: expected a mapping, got str"):
+        tls_server_settings("TLS12")
