@@ -212,12 +212,15 @@ def test_front_serves_tls_and_keeps_its_status_page_private():
         assert status == 200, address
         assert headers["Strict-Transport-Security"] == "max-age=31536000", address
         assert headers["X-Content-Type-Options"] == "nosniff", address
-        # Plain HTTP is only sent on to HTTPS.
-        try:
-            urllib.request.build_opener(NoRedirect).open(f"http://{address}{SHARD_PATH}/-/ready", timeout=5)
-            raise AssertionError(f"{address}: plain HTTP answered")
-        except urllib.error.HTTPError as error:
-            assert (error.code, error.headers["Location"]) == (301, f"https://{address}{SHARD_PATH}/-/ready")
+        # Plain HTTP is only sent on to HTTPS, at the floating address whatever Host the client names.
+        for host_header in (None, "evil.example.org"):
+            request = urllib.request.Request(f"http://{address}{SHARD_PATH}/-/ready",
+                                             headers={"Host": host_header} if host_header else {})
+            try:
+                urllib.request.build_opener(NoRedirect).open(request, timeout=5)
+                raise AssertionError(f"{address}: plain HTTP answered")
+            except urllib.error.HTTPError as error:
+                assert (error.code, error.headers["Location"]) == (301, f"https://{VIP}{SHARD_PATH}/-/ready"), address
     for host, address in BALANCERS.items():
         assert get(f"http://{address}:8080/nginx_status")[0] == 0, f"{host}: status page reachable from outside"
         inside = docker(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
