@@ -73,12 +73,16 @@ Filters
     ``inventory_hostname | firewall_rules(groups, hostvars, admin_sources=[...],
     operator_sources=[...])`` -> the inbound flows this host must accept, one
     ``{name, proto, ports, v4, v6, anywhere}`` per flow: SSH from the admin
-    sources; each daemon's port from the hosts that call it (node_exporter and
-    Prometheus from Prometheus, Alertmanager's web ports from Prometheus and the
-    balancers, gossip from the other instances, remote storage from Prometheus and
-    Grafana, MySQL from Grafana, Grafana from the balancers, the front from
-    ``client_sources``, VRRP between balancers); every HTTP port from the operator
-    sources too; the host's ``firewall_extra_rules``. Ports follow the same
+    sources; each daemon's port from the hosts that call it (node_exporter from
+    the scraping replicas, a Prometheus from its own shard's other replicas, the
+    global tier and the balancers, Alertmanager's web ports from Prometheus and
+    the balancers, gossip from the other instances (TCP only under gossip TLS),
+    remote storage from Prometheus, Grafana and the balancers, MySQL from
+    Grafana, Grafana from the balancers, the front from ``client_sources``, VRRP
+    between balancers); every HTTP port from the operator sources too; the host's
+    ``firewall_extra_rules``; and the ICMP types a host needs (``icmp`` and
+    ``icmpv6`` entries with ``types``: echo requests, errors, IPv6 neighbour
+    discovery; no timestamps, redirects or router advertisements). Ports follow the same
     settings as the roles (``node_exporter_port``, ``prometheus_port``, an
     instance's ``web_port``...). An address that is not an IP is refused, naming
     the host. Example: ``'vm-1' | firewall_rules(groups, hostvars,
@@ -434,6 +438,11 @@ def san_name(value):
     raise AnsibleFilterError(f"san_name: {value!r} is neither an IP address nor a DNS name")
 
 
+def _truthy(value):
+    """A boolean from an inventory value (true, "yes", "1", ...)."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "yes", "on", "1")
+
+
 def _setting(hostvars, host, name, default):
     value = hostvars[host].get(name)
     return default if value is None or value == "" else value
@@ -517,9 +526,10 @@ def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, ren
 
 # (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
 _FLOWS = (
-    ("node_exporter", "all", ("tcp",), ("node_exporter_port", 9100), ("prometheus", "prometheus_global"), True),
-    ("prometheus", "prometheus", ("tcp",), ("prometheus_port", 9090),
-     ("prometheus", "prometheus_global", "loadbalancer"), True),
+    # The global tier only federates: the shards' replicas scrape every node_exporter.
+    ("node_exporter", "all", ("tcp",), ("node_exporter_port", 9100), ("prometheus",), True),
+    # A replica is called by its own shard's other replicas (the pair job), added in firewall_rules.
+    ("prometheus", "prometheus", ("tcp",), ("prometheus_port", 9090), ("prometheus_global", "loadbalancer"), True),
     ("prometheus", "prometheus_global", ("tcp",), ("prometheus_port", 9090),
      ("prometheus_global", "loadbalancer"), True),
     ("remote_storage", "remote_storage", ("tcp",), ("remote_storage_port", 8428),
@@ -537,6 +547,12 @@ _FLOWS = (
     ("vrrp", "mysql", ("vrrp",), None, ("mysql",), False),
 )
 _EXTRA_KEYS = {"name", "proto", "ports", "from_groups", "sources"}
+# The ICMP a host answers or needs: echo requests, the errors path MTU discovery and
+# clients rely on, and IPv6 neighbour discovery. Not timestamps, redirects, router
+# advertisements or solicitations.
+ICMP_TYPES = ("echo-request", "destination-unreachable", "time-exceeded", "parameter-problem")
+ICMPV6_TYPES = ("echo-request", "destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
+                "nd-neighbor-solicit", "nd-neighbor-advert")
 
 
 def _networks(filter_name, values, where):
@@ -565,7 +581,8 @@ def _ip_of(host, hostvars, known=None):
 
 def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=(),
                    client_sources=("0.0.0.0/0", "::/0"), ssh_port=22, addresses=None):
-    """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, sorted by name.
+    """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, the ICMP
+    entries (with ``types``) first, then the flows sorted by name.
 
     ``addresses`` (host -> address, optional) saves looking each caller up again when
     the plans of many hosts are computed at once (site.yml's preflight).
@@ -598,6 +615,12 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         return host in groups.get(group, [])
 
     allow("ssh", ("tcp",), {_port("firewall_rules", ssh_port, "ssh_port")}, admin)
+    if member("prometheus"):
+        shard = str(_setting(hostvars, host, "prometheus_shard", ""))
+        pair = [h for h in groups["prometheus"] if str(_setting(hostvars, h, "prometheus_shard", "")) == shard]
+        port = _port("firewall_rules", _setting(hostvars, host, "prometheus_port", 9090), f"host {host!r} (prometheus_port)")
+        allow("prometheus", ("tcp",), {port}, _networks(
+            "firewall_rules", sorted({_ip_of(h, hostvars, addresses) for h in pair if h != host}), "a caller's address"))
     for name, group, protos, port, calling, operated in _FLOWS:
         if not member(group):
             continue
@@ -618,7 +641,11 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         web_ports = {i["web_port"] for i in mine}
         allow("alertmanager", ("tcp",), web_ports, callers(("prometheus", "prometheus_global", "loadbalancer")))
         allow("alertmanager", ("tcp",), web_ports, operators)
-        allow("alertmanager_gossip", ("tcp", "udp"), {i["cluster_port"] for i in mine}, gossip)
+        tls = _setting(hostvars, host, "alertmanager_cluster_tls_enabled", None)
+        if tls is None:
+            tls = not _truthy(_setting(hostvars, host, "stack_plain_http", False))
+        # Gossip over TLS is TCP only (memberlist's packets ride the TLS streams).
+        allow("alertmanager_gossip", ("tcp",) if _truthy(tls) else ("tcp", "udp"), {i["cluster_port"] for i in mine}, gossip)
     if member("loadbalancer"):
         front_ports = {_port("firewall_rules", _setting(hostvars, host, var, default), f"host {host!r} ({var})")
                        for var, default in (("nginx_listen_port", 80), ("nginx_tls_port", 443))}
@@ -652,7 +679,10 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         from_groups = callers(rule.get("from_groups", []))
         allow(str(rule["name"]), (rule["proto"],), ports,
               (sources[0] + from_groups[0], sources[1] + from_groups[1]))
-    result = []
+    result = [{"name": "icmp", "proto": "icmp", "types": list(ICMP_TYPES), "ports": [], "v4": [], "v6": [],
+               "anywhere": True},
+              {"name": "icmpv6", "proto": "icmpv6", "types": list(ICMPV6_TYPES), "ports": [], "v4": [], "v6": [],
+               "anywhere": True}]
     for (name, proto), entry in sorted(flows.items()):
         if not (entry["v4"] or entry["v6"] or entry["anywhere"]):
             continue  # nobody calls it: the port stays closed

@@ -35,13 +35,41 @@ def test_every_host_opens_ssh_to_the_admins_and_node_exporter_to_prometheus_only
     assert found["ssh", "tcp"] == {"name": "ssh", "proto": "tcp", "ports": [22], "v4": ADMIN, "v6": [],
                                    "anywhere": False}
     assert found["node_exporter", "tcp"]["ports"] == [9100]
-    assert found["node_exporter", "tcp"]["v4"] == PROMETHEUS
+    # The scraping replicas only: the global tier federates, it scrapes no node_exporter.
+    assert found["node_exporter", "tcp"]["v4"] == ["10.0.0.21", "10.0.0.22"]
     # MySQL answers Grafana only, never an operator.
     assert found["mysql", "tcp"]["v4"] == ["10.0.0.61", "10.0.0.62"]
     # Its exporter answers the scraping replicas only, not the global tier.
     assert found["mysql_exporter", "tcp"]["ports"] == [9104]
     assert found["mysql_exporter", "tcp"]["v4"] == ["10.0.0.21", "10.0.0.22"]
-    assert set(found) == {("ssh", "tcp"), ("node_exporter", "tcp"), ("mysql", "tcp"), ("mysql_exporter", "tcp")}
+    assert set(found) == {("icmp", "icmp"), ("icmpv6", "icmpv6"), ("ssh", "tcp"), ("node_exporter", "tcp"),
+                          ("mysql", "tcp"), ("mysql_exporter", "tcp")}
+
+
+def test_only_the_icmp_types_a_host_needs_are_accepted():
+    found = rules("db-1")
+    assert found["icmp", "icmp"]["types"] == ["echo-request", "destination-unreachable", "time-exceeded",
+                                              "parameter-problem"]
+    assert found["icmpv6", "icmpv6"]["types"] == ["echo-request", "destination-unreachable", "packet-too-big",
+                                                  "time-exceeded", "parameter-problem", "nd-neighbor-solicit",
+                                                  "nd-neighbor-advert"]
+    for entry in (found["icmp", "icmp"], found["icmpv6", "icmpv6"]):
+        assert not {"timestamp-request", "redirect", "nd-router-advert", "nd-redirect"} & set(entry["types"])
+
+
+def test_a_replica_is_called_by_its_own_shard_only_besides_the_global_tier_and_the_balancers():
+    groups = dict(GROUPS, all=GROUPS["all"] + ["prom-s1-a", "prom-s1-b"],
+                  prometheus=["prom-s0-a", "prom-s0-b", "prom-s1-a", "prom-s1-b"])
+    hostvars = {**HOSTVARS, "prom-s1-a": {"stack_address": "10.0.0.23", "prometheus_shard": 1},
+                "prom-s1-b": {"stack_address": "10.0.0.24", "prometheus_shard": 1}}
+    hostvars["prom-s0-a"] = dict(HOSTVARS["prom-s0-a"], prometheus_shard=0)
+    hostvars["prom-s0-b"] = dict(HOSTVARS["prom-s0-b"], prometheus_shard="0")
+    found = {(r["name"], r["proto"]): r for r in firewall_rules("prom-s1-a", groups, hostvars, admin_sources=ADMIN)}
+    assert found["prometheus", "tcp"]["v4"] == ["10.0.0.24", "10.0.0.25", "10.0.0.71", "10.0.0.72"]
+    found = {(r["name"], r["proto"]): r for r in firewall_rules("prom-s0-a", groups, hostvars, admin_sources=ADMIN)}
+    assert found["prometheus", "tcp"]["v4"] == ["10.0.0.22", "10.0.0.25", "10.0.0.71", "10.0.0.72"]
+    # Every replica of every shard still scrapes node_exporter, wherever the shard plan puts a host.
+    assert found["node_exporter", "tcp"]["v4"] == ["10.0.0.22", "10.0.0.23", "10.0.0.24"]
 
 
 def test_a_prometheus_replica_answers_its_pair_the_global_tier_and_the_balancers_not_itself():
@@ -56,14 +84,23 @@ def test_alertmanager_web_ports_from_prometheus_and_balancers_gossip_from_every_
     found = rules("am-2")
     assert found["alertmanager", "tcp"]["ports"] == [9093]
     assert found["alertmanager", "tcp"]["v4"] == PROMETHEUS + ["10.0.0.71", "10.0.0.72"]
-    for proto in ("tcp", "udp"):
-        assert found["alertmanager_gossip", proto]["ports"] == [9094]
-        # am-1's host address and its second instance's own address.
-        assert found["alertmanager_gossip", proto]["v4"] == ["10.0.0.31", "10.0.0.33"]
+    assert found["alertmanager_gossip", "tcp"]["ports"] == [9094]
+    # am-1's host address and its second instance's own address.
+    assert found["alertmanager_gossip", "tcp"]["v4"] == ["10.0.0.31", "10.0.0.33"]
+    # Gossip TLS (the default) is TCP only: no UDP port is open.
+    assert ("alertmanager_gossip", "udp") not in found
     several = rules("am-1")
     assert several["alertmanager", "tcp"]["ports"] == [19093, 29093]
-    assert several["alertmanager_gossip", "udp"]["ports"] == [19094, 29094]
-    assert several["alertmanager_gossip", "udp"]["v4"] == ["10.0.0.32"]
+    assert several["alertmanager_gossip", "tcp"]["ports"] == [19094, 29094]
+    assert several["alertmanager_gossip", "tcp"]["v4"] == ["10.0.0.32"]
+
+
+@pytest.mark.parametrize("switch", [{"stack_plain_http": True}, {"alertmanager_cluster_tls_enabled": "false"}])
+def test_plain_gossip_opens_udp_too(switch):
+    hostvars = dict(HOSTVARS, **{"am-2": dict(HOSTVARS["am-2"], **switch)})
+    found = rules("am-2", hostvars=hostvars)
+    for proto in ("tcp", "udp"):
+        assert found["alertmanager_gossip", proto]["v4"] == ["10.0.0.31", "10.0.0.33"]
 
 
 def test_balancers_open_the_front_to_anyone_by_default_and_vrrp_to_each_other():
