@@ -1361,6 +1361,54 @@ def drill_upgrade(drill_lab, receiver, short):
     return figures, problems
 
 
+def _seconds(duration):
+    """Seconds of a Prometheus duration such as 1m or 1m30s."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ms|s|m|h)", str(duration)))
+
+
+def drill_heartbeat(drill_lab, receiver, short):
+    """Every Alertmanager stopped: the heartbeat (the always-firing Watchdog, routed to
+    alertmanager_heartbeat_url, the drill's receiver in the lab) stops, and returns with them."""
+    first_host = next(iter(drill_lab.alertmanagers.values()))[0]
+    interval = _seconds(drill_lab.topology.setting(first_host, "alertmanager_heartbeat_interval"))
+
+    def beats(after=0.0):
+        return [n["received"] for n in receiver.notifications(
+            lambda n: bool(n["alerts"]) and n["alerts"][0].get("alertname") == "Watchdog") if n["received"] > after]
+
+    listening = time.time()
+    wait_for(lambda: beats(listening), 2 * interval + 60, "a heartbeat")
+    first = max(beats())
+    wait_for(lambda: beats(first), 2 * interval + 30, "the next heartbeat")
+    period = min(beats(first)) - first
+    stopped = time.time()
+    try:
+        for host, unit, _ in drill_lab.alertmanagers.values():
+            drill_lab.exec(host, "systemctl", "stop", unit)
+        time.sleep(3 * interval)
+        during = beats(stopped + 2)
+        last = max(beats()) - stopped
+    finally:
+        started = time.time()
+        for host, unit, _ in drill_lab.alertmanagers.values():
+            drill_lab.exec(host, "systemctl", "start", unit)
+    wait_for(lambda: beats(started), 3 * interval + 60, "the heartbeat back")
+    back = min(beats(started)) - started
+    wait_for(lambda: all(size == len(drill_lab.alertmanagers) for size in cluster_sizes(drill_lab).values()), 120,
+             "the cluster whole again")
+    figures = (f"heartbeat every {period:.0f}s (interval {interval:.0f}s); all {len(drill_lab.alertmanagers)} "
+               f"Alertmanagers stopped: the last heartbeat {-last:.0f}s before, none in the {3 * interval:.0f}s after "
+               f"(an outside check with a grace of 2 intervals pages at most {3 * interval:.0f}s after the stop); "
+               f"started: the heartbeat back after {back:.0f}s, the cluster whole")
+    problems = []
+    if during:
+        problems.append(f"{len(during)} heartbeat(s) arrived with every Alertmanager stopped")
+    if period > 1.5 * interval + 15:
+        problems.append(f"heartbeats {period:.0f}s apart, more than the interval {interval:.0f}s allows")
+    return figures, problems
+
+
 DRILLS = [
     ("1 Prometheus replica per shard down", drill_prometheus),
     ("2 Alertmanager position 0 down", drill_alertmanager_down),
@@ -1375,6 +1423,7 @@ DRILLS = [
     ("12 federation host lost", drill_global_lost),
     ("13 backup, destroy, restore", drill_backup_restore),
     ("14 database cluster members lost", drill_database_cluster),
+    ("15 every Alertmanager lost: the heartbeat stops", drill_heartbeat),
     # Last: it leaves Prometheus on the new release, which site.yml without the archives refuses.
     ("10 rolling upgrade", drill_upgrade),
 ]
@@ -1383,7 +1432,7 @@ DRILLS = [
 # Drills that take minutes each (hosts made anew, tiers rebuilt, long outages, a
 # hundred probes) or that a scenario proves again: `make drill` runs them, --short
 # (make test) leaves them out unless --only names them.
-LONG_DRILLS = {2, 6, 8, 9, 11, 13, 14}
+LONG_DRILLS = {2, 6, 8, 9, 11, 13, 14, 15}
 
 
 def main():

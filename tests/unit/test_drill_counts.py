@@ -1,4 +1,4 @@
-"""scripts/drill.py: how two storage nodes' sample counts and releases are compared."""
+"""scripts/drill.py: how two storage nodes' sample counts and releases are compared, and durations read."""
 
 import importlib.util
 from pathlib import Path
@@ -55,3 +55,10 @@ def test_the_longest_pause_counts_the_window_edges():
     assert round(drill.longest_pause(acked, 99.0, 105.0), 2) == 3.15
     assert drill.longest_pause(acked, 104.0, 105.0) == 1.0
     assert drill.longest_pause({}, 0.0, 4.0) == 4.0
+
+
+def test_durations_read_as_the_heartbeat_drill_needs():
+    assert drill._seconds("1m") == 60
+    assert drill._seconds("1m30s") == 90
+    assert drill._seconds("500ms") == 0.5
+    assert drill._seconds("2h") == 7200
