@@ -21,11 +21,11 @@ IMAGE_DIST := $(if $(filter mixed,$(DIST)),bookworm,$(DIST))
 LAB_IMAGE_FILE := .lab/image-$(IMAGE_DIST)
 LAB_IMAGES := --image "$$(cat $(LAB_IMAGE_FILE))"$(if $(filter mixed,$(DIST)), --odd-image "$$(cat .lab/image-trixie)")
 
-.PHONY: help venv prereqs image releases lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test test-all lint unit molecule clean
+.PHONY: help venv prereqs image releases lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test test-all lint unit molecule molecule-scenarios molecule-lane-1 molecule-lane-2 clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
-	@echo "make test      lint, unit tests, every molecule scenario (DIST), short drills on a mixed-release lab"
+	@echo "make test      lint, unit tests, every molecule scenario (DIST) but its LONG_TESTS, short drills on a mixed-release lab"
 	@echo "make test-all  lint, unit tests, every scenario (and the archive ones with upstream releases), the short drills and the rolling upgrade on bookworm and on trixie"
 	@echo "RELEASES=1     make molecule: the archive scenarios install the upstream releases of make releases"
 	@echo "make releases  upstream-layout Prometheus/Alertmanager/node_exporter archives: .lab/releases"
@@ -100,8 +100,23 @@ drill-short: prereqs
 # releases. `make test-all`, on each release: every scenario, the two archive
 # scenarios again with the upstream releases, the short drills and the rolling upgrade
 # (drill 10, to the archives of `make releases`).
-test: lint unit molecule
+# Lint, the unit tests and the Docker engine with both base images at once (two cores,
+# and the images wait on the mirror more than on the CPU); then the scenarios in two
+# lanes at once, without LONG_TESTS; then the short drills on a lab of both releases.
+test: venv
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint unit prereqs DIST=mixed
+	$(MAKE) --no-print-directory -j2 --output-sync=target molecule-lane-1 molecule-lane-2 SHORT=1
 	$(MAKE) --no-print-directory drill-short DIST=mixed
+
+# The scenario tests that take minutes each and that a drill or the unit tests prove
+# as well: `make test` (SHORT=1) leaves them out; `make molecule` and `make test-all`
+# run them (pytest -k names them).
+LONG_TESTS := reshard_two_to_three or replicas_two_in_hashmod or whole_cluster_stopped
+# The lanes of `make test`: the scenarios wait on daemons more than they compute.
+LANE_1 := prometheus frontend common
+LANE_2 := database alertmanager
+molecule-lane-1 molecule-lane-2:
+	$(MAKE) --no-print-directory molecule-scenarios SCENARIOS="$(LANE_$(subst molecule-lane-,,$@))"
 
 test-all: lint unit releases
 	@set -e; for d in bookworm trixie; do \
@@ -125,10 +140,14 @@ unit: venv
 # prometheus) serve the current upstream releases of `make releases` instead of
 # archives built from the host release's packages.
 molecule: prereqs $(if $(RELEASES),releases)
+	$(MAKE) --no-print-directory molecule-scenarios
+
+# The scenarios of SCENARIOS one after the other (prereqs made already).
+molecule-scenarios:
 	@set -e; for s in $(SCENARIOS); do \
 	  echo "=== molecule scenario $$s$(if $(RELEASES), (upstream releases))"; \
 	  $(if $(RELEASES),PROMHA_RELEASES=$(CURDIR)/.lab/releases) LAB_IMAGE="$$(cat $(LAB_IMAGE_FILE))" \
-	    $(BIN)/molecule test -s $$s; \
+	    $(if $(SHORT),PYTEST_ADDOPTS="-k 'not ($(LONG_TESTS))'") $(BIN)/molecule test -s $$s; \
 	done
 
 clean: lab-down
