@@ -319,7 +319,8 @@ _STACK_WIDE = {name: "all" for name in (
 _STACK_WIDE.update(alertmanager_cluster_tls_enabled="alertmanager", alertmanager_cluster_label="alertmanager")
 # The same for the passwords; a problem names the hosts, never the values.
 _STACK_WIDE_SECRETS = ("prometheus_web_basic_auth_password", "alertmanager_web_basic_auth_password",
-                       "node_exporter_web_basic_auth_password", "remote_storage_basic_auth_password")
+                       "node_exporter_web_basic_auth_password", "remote_storage_basic_auth_password",
+                       "remote_storage_metrics_auth_key")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9_.-]*$")
 

@@ -223,6 +223,16 @@ def test_stack_wide_settings_must_agree(secure):
     assert "lb1: false" in problems[0] and "set it once, in group_vars/all" in problems[0]
 
 
+def test_the_storage_metrics_key_set_for_some_hosts_only_is_refused_never_shown(secure):
+    # Prometheus passes the key to VictoriaMetrics' /metrics: both sides must read one value.
+    groups, hostvars, _secrets = secure
+    for host in ("p1", "p2"):
+        hostvars[host]["remote_storage_metrics_auth_key"] = "a-key-only-the-storage-hosts-read"
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 1 and problems[0].startswith("remote_storage_metrics_auth_key differs between hosts ("), problems
+    assert "a-key-only-the-storage-hosts-read" not in problems[0]
+
+
 def test_plain_http_is_refused_in_production():
     groups, hostvars = inventory()
     for hvars in hostvars.values():
