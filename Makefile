@@ -113,8 +113,8 @@ test: venv
 # run them (pytest -k names them).
 LONG_TESTS := reshard_two_to_three or replicas_two_in_hashmod or whole_cluster_stopped
 # The lanes of `make test`: the scenarios wait on daemons more than they compute.
-LANE_1 := prometheus frontend common
-LANE_2 := database alertmanager
+LANE_1 := prometheus frontend
+LANE_2 := database alertmanager common
 molecule-lane-1 molecule-lane-2:
 	$(MAKE) --no-print-directory molecule-scenarios SCENARIOS="$(LANE_$(subst molecule-lane-,,$@))"
 
