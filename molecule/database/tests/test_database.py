@@ -80,6 +80,23 @@ def test_one_cluster_of_three_synced_members_with_one_state():
     print(f"\n  {', '.join(MEMBERS)}: size 3, Synced, one state uuid")
 
 
+def test_a_joiner_asks_for_its_state_as_soon_as_its_listener_is_up():
+    """The joiner's transfer script waits for its own socat listener (with `ss`) before the member asks
+    a donor for its state; a sandbox that keeps `ss` from working makes every join wait out 30 s."""
+    waits = {}
+    for host in MEMBERS:
+        journal = docker(host, "journalctl", "-o", "short-unix", "--no-pager", "-g",
+                         f"SST started on joiner|Member [0-9.]+ \\({host}\\) requested state transfer").stdout
+        started = [float(line.split()[0]) for line in journal.splitlines() if "SST started on joiner" in line]
+        asked = [float(line.split()[0]) for line in journal.splitlines() if "requested state transfer" in line]
+        if started and asked:
+            waits[host] = min(t for t in asked if t >= started[0]) - started[0]
+    assert len(waits) == len(MEMBERS) - 1, f"state transfers found on {sorted(waits)}, expected all members but one"
+    assert max(waits.values()) < 10, f"seconds from a joiner's transfer start to its request: {waits}"
+    print("\n  joiner's start of its transfer to its request for state: "
+          + ", ".join(f"{host} {wait:.1f}s" for host, wait in sorted(waits.items())))
+
+
 def test_replication_is_encrypted_with_the_stacks_ca():
     options = local_sql(MEMBERS[0], "SELECT @@wsrep_provider_options")
     assert "socket.ssl = YES" in options and "socket.ssl_ca = " in options, options
