@@ -110,7 +110,7 @@ test: venv
 
 # The scenario tests that take minutes each and that a drill or the unit tests prove
 # as well: `make test` (SHORT=1) leaves them out; `make molecule` and `make test-all`
-# run them (pytest -k names them).
+# run them (pytest -k names them). The short runs print their 15 slowest tests.
 LONG_TESTS := reshard_two_to_three or replicas_two_in_hashmod or whole_cluster_stopped
 # The lanes of `make test`: the scenarios wait on daemons more than they compute.
 LANE_1 := prometheus frontend
@@ -147,7 +147,7 @@ molecule-scenarios:
 	@set -e; for s in $(SCENARIOS); do \
 	  echo "=== molecule scenario $$s$(if $(RELEASES), (upstream releases))"; \
 	  $(if $(RELEASES),PROMHA_RELEASES=$(CURDIR)/.lab/releases) LAB_IMAGE="$$(cat $(LAB_IMAGE_FILE))" \
-	    $(if $(SHORT),PYTEST_ADDOPTS="-k 'not ($(LONG_TESTS))'") $(BIN)/molecule test -s $$s; \
+	    $(if $(SHORT),PYTEST_ADDOPTS="-k 'not ($(LONG_TESTS))' --durations=15") $(BIN)/molecule test -s $$s; \
 	done
 
 clean: lab-down
