@@ -50,6 +50,7 @@ frontend = _sibling("frontend")
 webaccess = _sibling("webaccess")
 shards = _sibling("shards")
 galera = _sibling("galera")
+flags = _sibling("flags")
 
 _VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 _UNSET = object()
@@ -187,11 +188,26 @@ def _database_cluster_problems(groups, hostvars, problems):
     for host in members:
         settings = _setting(hostvars, host, "mysql_server_extra_config", {})
         if not isinstance(settings, dict):
-            problems.append(f"host {host}: mysql_server_extra_config must be a mapping of server settings, got "
-                            f"{settings!r}")
-            continue
+            continue  # _extra_problems names it
         for line in galera.galera_setting_problems(settings):
             problems.append(f"host {host}: mysql_server_extra_config {line}")
+
+
+# Each tier's extra flags or settings, by the group whose hosts run it.
+_EXTRA = (("prometheus", "prometheus", "prometheus_extra_args", flags.extra_args_problems),
+          ("alertmanager", "alertmanager", "alertmanager_extra_args", flags.extra_args_problems),
+          ("all", "node_exporter", "node_exporter_extra_args", flags.extra_args_problems),
+          ("remote_storage", "remote_storage", "remote_storage_extra_args", flags.extra_args_problems),
+          ("mysql", "mysql", "mysql_server_extra_config", flags.extra_settings_problems),
+          ("grafana", "grafana", "grafana_extra_config", flags.extra_settings_problems))
+
+
+def _extra_problems(groups, hostvars, problems):
+    """Extra flags and settings: plain words, nothing the role sets, no secure default undone."""
+    for group, tier, variable, check in _EXTRA:
+        for host in groups.get(group, []):
+            for line in check(_setting(hostvars, host, variable, {}), tier):
+                problems.append(f"host {host}: {line}")
 
 
 def _truthy(value):
@@ -472,7 +488,7 @@ def inventory_problems(groups, hostvars):
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
                   _secret_problems, _database_tls_problems, _database_cluster_problems, _web_problems,
-                  _balancer_problems, _firewall_problems):
+                  _balancer_problems, _firewall_problems, _extra_problems):
         check(groups, hostvars, problems)
     if _production(groups, hostvars):
         problems += failure_domain_problems(groups, hostvars)

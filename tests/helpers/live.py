@@ -49,18 +49,18 @@ def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None, header
         return response.read().decode()
 
 
-def converge(scenario_dir, *extra_vars, limit=None, tags=None, inventories=()):
+def converge(scenario_dir, *extra_vars, limit=None, tags=None, inventories=(), options=()):
     """Re-run `scenario_dir`/converge.yml against the scenario's inventory; return the process.
 
     `output` on the result holds stdout and stderr together (ansible-core 2.19 prints
     task errors on stderr). `inventories` are further inventory sources merged over the
-    scenario's (a shard added, say).
+    scenario's (a shard added, say); `options` more ansible-playbook arguments (--check, --diff).
     """
     return run_playbook(Path(scenario_dir) / "converge.yml", *extra_vars, limit=limit, tags=tags,
-                        inventories=inventories)
+                        inventories=inventories, options=options)
 
 
-def run_playbook(playbook, *extra_vars, limit=None, tags=None, inventories=()):
+def run_playbook(playbook, *extra_vars, limit=None, tags=None, inventories=(), options=()):
     """Run `playbook` against the scenario's inventory (see `converge`)."""
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     env = dict(os.environ,
@@ -79,6 +79,7 @@ def run_playbook(playbook, *extra_vars, limit=None, tags=None, inventories=()):
         cmd += ["--limit", limit]
     if tags:
         cmd += ["--tags", tags]
+    cmd += list(options)
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     result.output = result.stdout + result.stderr
     return result

@@ -123,6 +123,44 @@ def test_gossip_flags_follow_upstream_defaults():
         f"--cluster.peer={address}" for peer, address in CLUSTER.items() if peer != "ma-1-b")
 
 
+def main_pid(host, unit):
+    return docker(host, "systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip()
+
+
+def test_extra_flags_reach_every_instance():
+    for name, (host, unit, _) in INSTANCES.items():
+        command_line = docker(host, "cat", f"/proc/{main_pid(host, unit)}/cmdline").stdout.split("\0")
+        assert "--web.get-concurrency=4" in command_line, (name, command_line)
+
+
+def test_a_flag_the_role_sets_or_a_split_value_is_refused_before_any_change():
+    env = docker("ma-2", "sha256sum", "/etc/alertmanager/instances/a.env").stdout
+    pid = main_pid("ma-2", "alertmanager@a")
+    result = converge({"alertmanager_extra_args": {"cluster.peer": "10.213.30.99:9094",
+                                                   "log.level": "debug --web.enable-lifecycle"}}, limit="ma-2")
+    assert result.returncode != 0
+    assert "ma-2: alertmanager_extra_args: cluster.peer is set by the role" in result.output, result.output[-2000:]
+    assert "alertmanager_extra_args: log.level: the value must be one word" in result.output
+    assert docker("ma-2", "sha256sum", "/etc/alertmanager/instances/a.env").stdout == env
+    assert main_pid("ma-2", "alertmanager@a") == pid
+
+
+def test_time_intervals_are_loaded_by_every_instance():
+    for name, (_, _, address) in INSTANCES.items():
+        loaded = yaml.safe_load(status(address)["config"]["original"])
+        assert [i["name"] for i in loaded["time_intervals"]] == ["drill-never"], name
+        assert any(route.get("mute_time_intervals") == ["drill-never"] for route in loaded["route"]["routes"]), name
+
+
+def test_a_route_naming_an_unknown_interval_is_refused_everywhere():
+    before = {name: status(address)["config"]["original"] for name, (_, _, address) in INSTANCES.items()}
+    result = converge({"alertmanager_time_intervals": []})
+    assert result.returncode != 0
+    assert "drill-never" in result.output and "failed to validate" in result.output, result.output[-2000:]
+    for name, (_, _, address) in INSTANCES.items():
+        assert status(address)["config"]["original"] == before[name], name
+
+
 def test_every_prometheus_sends_to_every_alertmanager():
     for prometheus in PROMETHEUS:
         active = call(f"https://{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]

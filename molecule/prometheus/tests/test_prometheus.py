@@ -72,8 +72,8 @@ def active_targets(ip, job=None):
     return sorted(t["labels"]["instance"] for t in data if job is None or t["labels"]["job"] == job)
 
 
-def converge(*extra_vars, limit=None, tags="prometheus"):
-    return live.converge(SCENARIO, *extra_vars, limit=limit, tags=tags)
+def converge(*extra_vars, limit=None, tags="prometheus", options=()):
+    return live.converge(SCENARIO, *extra_vars, limit=limit, tags=tags, options=options)
 
 
 def main_pid(host):
@@ -180,6 +180,31 @@ def test_a_key_that_does_not_match_is_refused_before_any_change(host):
     assert main_pid(host) == pid
 
 
+def test_a_flag_that_undoes_a_default_or_splits_is_refused_before_any_change(host):
+    name = host.backend.get_hostname()
+    if name != "mp-s1-b":
+        pytest.skip("one replica is enough")
+    unit = host.file("/etc/systemd/system/prometheus.service").sha256sum
+    pid = main_pid(host)
+    result = converge({"prometheus_extra_args": {"web.enable-admin-api": True,
+                                                 "query.timeout": "1m --web.enable-lifecycle"}}, limit=name)
+    assert result.returncode != 0
+    assert f"{name}: " in result.output
+    assert "prometheus_extra_args: web.enable-admin-api is refused" in result.output, result.output[-2000:]
+    assert "prometheus_extra_args: query.timeout: the value must be one word" in result.output
+    assert host.file("/etc/systemd/system/prometheus.service").sha256sum == unit
+    assert main_pid(host) == pid
+
+
+def test_retention_size_is_a_share_of_the_data_filesystem(host):
+    """auto (the default): 80 % of the filesystem under the TSDB, on the running server."""
+    name = host.backend.get_hostname()
+    size = int(host.run("df --output=size -B1 /var/lib/prometheus/metrics2 | tail -n 1").stdout)
+    command_line = host.file(f"/proc/{main_pid(host)}/cmdline").content_string.split("\0")
+    # Prometheus reads MB as 2**20 bytes.
+    assert f"--storage.tsdb.retention.size={size * 80 // 100 // 2**20}MB" in command_line, (name, command_line)
+
+
 # 2. sharding matches the filter's prediction ------------------------------------------
 
 def test_node_targets_equal_the_filters_prediction():
@@ -199,6 +224,13 @@ def test_every_target_scraped_by_exactly_its_shards_replicas():
 
 
 # 3. remote storage: both shards, one series per target ----------------------------------
+
+def test_remote_storage_stops_writes_before_its_disk_is_full():
+    """-storage.minFreeDiskSpaceBytes is set (1GiB, the role's default), read from the key-guarded /flags page."""
+    key = (SECRETS / "credentials" / "remote_storage_debug_key").read_text().strip()
+    flags = get(f"{VM}/flags?authKey={urllib.parse.quote(key)}")
+    assert re.search(r"^-storage\.minFreeDiskSpaceBytes=\"?(1GiB|1073741824)\"?$", flags, re.M), flags
+
 
 def test_remote_storage_holds_one_deduplicated_series_per_target():
     # Series that received samples in the last minute (VictoriaMetrics answers up to now - 30s).
@@ -368,6 +400,24 @@ def test_scrape_change_reloads_without_restart(host):
     assert start_time(host, pid) == started
     assert converge(limit=name).returncode == 0  # back to the baseline
     wait_for(lambda: active_targets(ip, "extra") == [], 30, "the extra job to go")
+
+
+def test_a_jobs_secrets_stay_out_of_diff_and_verbose_output(host):
+    name, _, pid = measured_on(host, "mp-s1-a", "one replica shows the task's output")
+    config = host.file("/etc/prometheus/prometheus.yml").sha256sum
+    secrets = ("molecule-diff-password-81f3", "molecule-diff-token-c27a")
+    extra = {"farm_extra_jobs": [
+        {"job_name": "secret-a", "shard": "all", "static_configs": [{"targets": [VM_TARGET]}],
+         "basic_auth": {"username": "u", "password": secrets[0]}},
+        {"job_name": "secret-b", "shard": "all", "static_configs": [{"targets": [VM_TARGET]}],
+         "authorization": {"credentials": secrets[1]}}]}
+    result = converge(extra, limit=name, options=("--check", "--diff", "-v"))
+    assert result.returncode == 0, result.output[-3000:]
+    assert "Write prometheus.yml" in result.output
+    assert not [secret for secret in secrets if secret in result.output]
+    assert "hidden due to" in result.output  # the censored task results
+    assert host.file("/etc/prometheus/prometheus.yml").sha256sum == config
+    assert main_pid(host) == pid
 
 
 # 6b. nothing obeys a stranger's lifecycle request; any exit is followed by a start -------

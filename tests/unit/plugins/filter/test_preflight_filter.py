@@ -400,3 +400,25 @@ def test_a_server_setting_that_breaks_the_cluster_or_grafana_is_refused_naming_h
     groups, hostvars = database_cluster(1)
     hostvars["db"]["mysql_server_extra_config"] = {"binlog_format": "STATEMENT"}
     assert inventory_problems(groups, hostvars) == []
+
+
+def test_extra_flags_and_settings_of_every_tier_are_checked_naming_host_and_variable():
+    groups, hostvars = inventory()
+    hostvars["p2"]["prometheus_extra_args"] = {"web.enable-lifecycle": True}
+    hostvars["a1"]["alertmanager_extra_args"] = {"log.level": "debug --cluster.peer=10.9.9.9:9094"}
+    hostvars["lb1"]["node_exporter_extra_args"] = {"collector.wifi": True}
+    hostvars["db"]["mysql_server_extra_config"] = {"skip_grant_tables": "ON"}
+    hostvars["g2"]["grafana_extra_config"] = {"auth.anonymous": {"enabled": True}}
+    problems = inventory_problems(groups, hostvars)
+    assert problems == [
+        "host p2: prometheus_extra_args: web.enable-lifecycle is refused: it would open stop and reload over HTTP",
+        "host a1: alertmanager_extra_args: log.level: the value must be one word without spaces, line breaks, "
+        "quotes or backslashes",
+        "host lb1: node_exporter_extra_args: collector.wifi switches a collector; list it in "
+        "node_exporter_enabled_collectors or node_exporter_disabled_collectors",
+        "host db: mysql_server_extra_config: skip_grant_tables is refused: it would allow logins without a password",
+        "host g2: grafana_extra_config: [auth.anonymous] enabled is refused: it would allow anonymous access to every "
+        "dashboard"]
+    # A flag set on a host outside the tier's group is not that host's concern.
+    hostvars["lb1"]["prometheus_extra_args"] = {"web.enable-admin-api": True}
+    assert len(inventory_problems(groups, hostvars)) == 5
