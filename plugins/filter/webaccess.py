@@ -9,13 +9,16 @@ and check the certificate files before anything is copied to a host.
 Filters
 -------
 ``web_users``
-    ``{'promha': 'plain'} | web_users(seed=inventory_hostname)`` -> ``{'promha':
-    '$2b$...'}``. With ``seed`` the salt is derived from the seed, the user and
-    the password (HMAC-SHA256), so the same password gives the same hash on the
-    same host and re-rendering the file changes nothing, without reading the host
-    first; another host or user gets another salt. Without a seed, a hash in
-    ``existing`` (the file's text) is kept while it still matches, and a new
-    password gets a random salt.
+    ``{'promha': 'plain'} | web_users(seed=inventory_hostname, hash_key=key)`` ->
+    ``{'promha': '$2b$...'}``. With ``seed`` the salt is HMAC-SHA256 under
+    ``hash_key`` (the stack's ``credentials/web_hash_key``, which only the
+    controller holds) of the seed, the user and the password: the same password
+    gives the same hash on the same host, so re-rendering the file changes nothing
+    without reading the host first, and another host or user gets another salt.
+    Without the key the salt is unpredictable: a guess at the password cannot be
+    checked against the salt in web.yml, only through bcrypt's full cost. Without a
+    seed, a hash in ``existing`` (the file's text) is kept while it still matches,
+    and a new password gets a random salt.
 ``tls_problems``
     ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
     ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
@@ -23,7 +26,7 @@ Filters
 ``web_access_files``
     ``web_dir | web_access_files('prometheus', 'prometheus', tls=true,
     cert_src=..., key_src=..., ca_src=..., users={'promha': 'plain'},
-    seed=inventory_hostname)`` -> the entries of a ``stack_files`` task
+    seed=inventory_hostname, hash_key=key)`` -> the entries of a ``stack_files`` task
     (plugins/modules/stack_files.py): the TLS pair and the CA, read from these
     controller paths, and web.yml with the hashed users; the key and a web.yml
     with users are secret (never shown in a diff or a log).
@@ -82,17 +85,23 @@ def _existing_hashes(existing):
     return users if isinstance(users, dict) else {}
 
 
-def _derived_salt(seed, name, password):
-    """A bcrypt salt from HMAC-SHA256(password, seed and user): stable, and distinct per host and user."""
-    digest = hmac.new(password, f"{seed}\0{name}".encode(), hashlib.sha256).digest()[:16]
+def _derived_salt(key, seed, name, password):
+    """A bcrypt salt from HMAC-SHA256(key, seed, user and password): stable, distinct per host and user,
+    and unpredictable without the key."""
+    digest = hmac.new(key.encode(), b"\0".join((seed.encode(), name.encode(), password)), hashlib.sha256).digest()[:16]
     standard = base64.b64encode(digest).decode()[:22]
     return f"$2b${BCRYPT_ROUNDS:02d}${standard.translate(_BCRYPT_ALPHABET)}".encode()
 
 
-def web_users(users, existing="", seed=""):
-    """Hash ``{name: plain password}`` with bcrypt: a salt derived from ``seed``, else keep matching hashes."""
+def web_users(users, existing="", seed="", hash_key=""):
+    """Hash ``{name: plain password}`` with bcrypt: a salt keyed by ``hash_key`` and ``seed``, else keep matching
+    hashes."""
     if not isinstance(users, dict):
         raise AnsibleFilterError(f"web_users: expected a mapping of user name to password, got {type(users).__name__}")
+    if seed and users and (not isinstance(hash_key, str) or len(hash_key) < 16):
+        raise AnsibleFilterError("web_users: the hash key is missing or shorter than 16 characters: "
+                                 "credentials/web_hash_key under stack_secrets_dir, made by roles/pki "
+                                 "(playbooks/pki.yml, the first step of site.yml)")
     bcrypt = _bcrypt()
     old = _existing_hashes(existing)
     hashed = {}
@@ -106,7 +115,7 @@ def web_users(users, existing="", seed=""):
             raise AnsibleFilterError(f"web_users: the password of user {name!r} is longer than "
                                      f"{BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use whole")
         if seed:
-            hashed[name] = _bcrypt().hashpw(secret, _derived_salt(seed, name, secret)).decode()
+            hashed[name] = _bcrypt().hashpw(secret, _derived_salt(hash_key, seed, name, secret)).decode()
             continue
         current = old.get(name)
         if isinstance(current, str):
@@ -154,7 +163,7 @@ def tls_server_settings(config=None):
 
 
 def web_access_files(directory, group, name, tls=False, cert_src="", key_src="", ca_src="", users=None, seed="",
-                     validate=None):
+                     hash_key="", validate=None):
     """``stack_files`` entries of a --web.config.file and its TLS files, in ``directory`` owned by root:``group``."""
     if not directory or not str(directory).startswith("/"):
         raise AnsibleFilterError(f"web_access_files ({name}): the directory must be an absolute path, got {directory!r}")
@@ -172,7 +181,8 @@ def web_access_files(directory, group, name, tls=False, cert_src="", key_src="",
                                                            "key_file": f"{directory}/server.key"})
     if users:
         # Plain str: Ansible's tagged strings are not something yaml.safe_dump represents.
-        config["basic_auth_users"] = {str(user): str(digest) for user, digest in web_users(users, seed=seed).items()}
+        hashed = web_users(users, seed=seed, hash_key=hash_key)
+        config["basic_auth_users"] = {str(user): str(digest) for user, digest in hashed.items()}
     text = _WEB_HEADER.format(name=name) + yaml.safe_dump(config, indent=2, sort_keys=True, default_flow_style=False)
     web = {"path": f"{directory}/web.yml", ("secret_content" if users else "content"): text,
            "group": group, "mode": "0640"}

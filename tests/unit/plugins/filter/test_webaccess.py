@@ -51,16 +51,47 @@ def test_web_users_rehashes_a_changed_password_and_drops_removed_users():
 
 
 
+KEY = "hash-key-0123456789abcdef"
+
+
 def test_a_seed_gives_a_stable_hash_per_host_and_user_without_reading_the_host():
     import bcrypt
-    first = web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a")
-    assert web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a") == first
+    first = web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a", hash_key=KEY)
+    assert web_users({"promha": "s3cret-password-1", "alice": "s3cret-password-1"}, seed="prom-a",
+                     hash_key=KEY) == first
     assert bcrypt.checkpw(b"s3cret-password-1", first["promha"].encode())
     assert first["promha"] != first["alice"]                       # another user, another salt
-    other_host = web_users({"promha": "s3cret-password-1"}, seed="prom-b")
+    other_host = web_users({"promha": "s3cret-password-1"}, seed="prom-b", hash_key=KEY)
     assert other_host["promha"] != first["promha"]                 # another host, another salt
-    changed = web_users({"promha": "s3cret-password-2"}, seed="prom-a")
+    changed = web_users({"promha": "s3cret-password-2"}, seed="prom-a", hash_key=KEY)
     assert changed["promha"] != first["promha"] and bcrypt.checkpw(b"s3cret-password-2", changed["promha"].encode())
+    other_key = web_users({"promha": "s3cret-password-1"}, seed="prom-a", hash_key=KEY + "2")
+    assert other_key["promha"] != first["promha"]                  # another key, another salt
+
+
+def test_the_salt_cannot_be_computed_from_a_guess_without_the_key():
+    """The old derivation (HMAC of the password over host and user) let a guess be checked at HMAC speed
+    against the salt in web.yml; with the controller's key in the HMAC, the known inputs do not give it."""
+    import base64
+    import hashlib
+    import hmac
+    hashed = web_users({"promha": "guessable-1"}, seed="prom-a", hash_key=KEY)["promha"]
+    salt = hashed[7:29]
+    alphabet = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                             "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+    def unkeyed(password):
+        digest = hmac.new(password.encode(), b"prom-a\0promha", hashlib.sha256).digest()[:16]
+        return base64.b64encode(digest).decode()[:22].translate(alphabet)
+    assert salt != unkeyed("guessable-1")
+    assert web_users({"promha": "guessable-1"}, seed="prom-a", hash_key=KEY)["promha"][7:29] == salt
+
+
+@pytest.mark.parametrize("key", ["", None, "short"])
+def test_a_seed_without_the_hash_key_is_refused(key):
+    with pytest.raises(AnsibleFilterError, match="credentials/web_hash_key under stack_secrets_dir"):
+        web_users({"promha": "s3cret-password-1"}, seed="prom-a", hash_key=key)
+    assert web_users({}, seed="prom-a", hash_key=key) == {}
 
 
 @pytest.mark.parametrize("existing", ["", "{not yaml: [", "basic_auth_users: 3", "- a list",
@@ -190,7 +221,7 @@ def tls_files(pki, tmp_path):
 def test_web_access_files_with_tls_and_users(tls_files):
     files = web_access_files("/etc/prometheus/web", "prometheus", "prometheus", tls=True,
                              cert_src=str(tls_files["cert"]), key_src=str(tls_files["key"]), ca_src=str(tls_files["ca"]),
-                             users={"promha": "s3cret-password-1"}, seed="prom-1",
+                             users={"promha": "s3cret-password-1"}, seed="prom-1", hash_key=KEY,
                              validate="/usr/bin/promtool check web-config %s")
     assert [f["path"] for f in files] == ["/etc/prometheus/web/" + n for n in ("server.crt", "server.key", "ca.crt", "web.yml")]
     assert {f["path"].rsplit("/", 1)[1]: f["mode"] for f in files} == {
@@ -212,7 +243,8 @@ def test_web_access_files_with_tls_and_users(tls_files):
 
 def test_web_access_files_renders_the_same_text_twice(tls_files):
     def render():
-        return web_access_files("/etc/x", "x", "x", users={"promha": "s3cret-password-1"}, seed="host-a")
+        return web_access_files("/etc/x", "x", "x", users={"promha": "s3cret-password-1"}, seed="host-a",
+                                hash_key=KEY)
     assert render() == render()
 
 
