@@ -152,6 +152,31 @@ def test_hosts_keep_only_bcrypt_hashes_and_a_private_client_password(host):
         "/etc/systemd/system/prometheus.service").content_string
 
 
+def not_after(pem_path):
+    from cryptography import x509
+    return int(x509.load_pem_x509_certificate(Path(pem_path).read_bytes()).not_valid_after_utc.timestamp())
+
+
+def test_node_exporter_exports_the_expiry_of_every_stack_certificate(host):
+    """The check ran when the Prometheus role wrote its certificates (after node_exporter's own):
+    each file's notAfter, read from the controller's copies, and the CA marked as one."""
+    name = host.backend.get_hostname()
+    expected = {("/etc/prometheus/web/ca.crt", "true"): not_after(TLS / "ca.crt"),
+                ("/etc/prometheus/web/server.crt", "false"): not_after(TLS / f"{name}.crt"),
+                ("/etc/node_exporter/ca.crt", "true"): not_after(TLS / "ca.crt"),
+                ("/etc/node_exporter/server.crt", "false"): not_after(TLS / f"{name}.crt")}
+
+    def exported():
+        text = host.run(f"curl -sf --cacert /etc/prometheus/web/ca.crt -u promha:$(cat "
+                        f"/etc/prometheus/web/node_exporter.password) https://{TOPOLOGY.address(name)}:9100/metrics").stdout
+        # node_exporter sorts the labels: ca, then path.
+        return {(path, ca): int(float(value)) for ca, path, value in re.findall(
+            r'^promha_certificate_expiry_timestamp_seconds\{ca="(true|false)",path="([^"]+)"\} (\S+)$', text, re.M)}
+    wait_for(lambda: all(key in exported() for key in expected), 30, "the certificate expiries")
+    got = exported()
+    assert {key: got[key] for key in expected} == expected, got
+
+
 def test_pair_and_federation_scrape_over_tls_with_auth():
     for name, (ip, _) in {**REPLICAS, "mp-global": (GLOBAL, None)}.items():
         job = "federate" if name == "mp-global" else "prometheus"
@@ -370,6 +395,9 @@ def test_broken_config_is_refused_before_it_replaces_the_live_file(host):
          "static_configs": [{"targets": [TOPOLOGY.host_port(VM_HOST, "node_exporter_port")]}]}]},
         limit=name)
     assert result.returncode != 0
+    # promtool's reason is shown although the file carries the storage's metrics key.
+    assert f"{name}: prometheus.yml was refused and the live file left as it was" in result.output, result.output[-2000:]
+    assert "15x" in result.output.split("was refused", 1)[1]
     assert host.file("/etc/prometheus/prometheus.yml").sha256sum == live
     assert not host.file("/etc/prometheus/targets/bad.json").exists  # targets are written after promtool passed
     assert main_pid(host) == pid
