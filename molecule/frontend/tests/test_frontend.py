@@ -228,6 +228,17 @@ def test_front_serves_tls_and_keeps_its_status_page_private():
         assert "Active connections" in inside.stdout, (host, inside.stderr)
 
 
+def test_the_front_binds_its_stack_and_floating_addresses_only():
+    """Both balancers, the backup included, listen on their own address and the floating one, never on
+    every address; the status page on loopback only."""
+    for host, address in BALANCERS.items():
+        listening = docker(host, "ss", "-Hltn").stdout
+        bound = sorted({line.split()[3] for line in listening.splitlines()
+                        if line.split()[3].rsplit(":", 1)[1] in ("80", "443", "8080")})
+        assert bound == sorted([f"{address}:443", f"{VIP}:443", f"{address}:80", f"{VIP}:80", "127.0.0.1:8080"]), \
+            (host, bound)
+
+
 def test_nginx_reaches_prometheus_and_alertmanager_over_https_with_the_clients_credentials():
     """The backends speak HTTPS only and want a password; nginx checks their certificates
     (proxy_ssl_verify) and passes the client's Authorization header on."""
