@@ -15,6 +15,7 @@ import configparser
 import json
 import math
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -367,6 +368,33 @@ def test_floating_address_moves_when_nginx_dies():
     wait_for(lambda: get(f"https://{BALANCERS[holder]}{SHARD_PATH}/-/ready")[0] == 200, 20, f"nginx on {holder}")
     time.sleep(4)
     assert vip_holder() not in (None, holder)
+
+
+def exported_holders():
+    """Balancer -> the value of promha_keepalived_holds_address in its textfile (keepalived's notify)."""
+    states = {}
+    for name in BALANCERS:
+        text = docker(name, "cat", "/var/lib/monitoring/textfile/promha_keepalived.prom").stdout
+        found = re.search(r'^promha_keepalived_holds_address\{vrrp_instance="front"\} ([01])$', text, re.M)
+        states[name] = int(found.group(1)) if found else None
+    return states
+
+
+def test_the_holder_is_exported_and_follows_a_move():
+    holder = wait_for(vip_holder, 30, "a balancer holding the floating address")
+    wait_for(lambda: exported_holders() == {name: int(name == holder) for name in BALANCERS}, 10,
+             f"the textfiles to name {holder}")
+    docker(holder, "systemctl", "stop", "keepalived")
+    try:
+        def moved():
+            now = vip_holder()
+            return now if now not in (None, holder) else None
+        other = wait_for(moved, 20, "the move")
+        # Stopped, the old holder says it holds nothing (the unit's ExecStopPost).
+        wait_for(lambda: exported_holders() == {name: int(name == other) for name in BALANCERS}, 10,
+                 f"the textfiles to name {other}")
+    finally:
+        docker(holder, "systemctl", "start", "keepalived")
 
 
 def test_floating_address_moves_when_the_balancer_dies():
