@@ -28,7 +28,10 @@ Drills
  6. a stranger on the network (a container in no inventory group): lifecycle,
     admin and write calls to every daemon, directly and through the floating
     address, a database login and two gossip joins (plain, and with another CA's
-    certificate) are all refused; every daemon still serves, the cluster unchanged;
+    certificate) are all refused; forged VRRP advertisements (priority 255, the
+    balancers' addresses as sources) leave the floating address where it was and
+    the front answering at every check, 0.5 s apart; every daemon still serves,
+    the cluster unchanged;
  7. everything back: every service healthy, the cluster whole, and a converge of
     site.yml changes nothing;
  8. one remote storage node stopped for 5 minutes (1 with --short) while the shards
@@ -624,6 +627,7 @@ def drill_intruder(drill_lab, receiver, short):
     with intruder.stranger(network, address, image, label=f"{lab.LABEL}={network}") as name:
         results = intruder.probe_from(name, plan)
         gossip = intruder_gossip(drill_lab, name, address)
+        forgery = forged_vrrp(drill_lab, name, 10 if short else 30)
     # The same probes from the controller, which the firewall lets through as admin and
     # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
     own = [p for p in plan if not p.get("ssh")]
@@ -641,6 +645,8 @@ def drill_intruder(drill_lab, receiver, short):
                + f"; gossip joins refused {sum(1 for g in gossip if not g['joined'])} of {len(gossip)}); "
                f"from the controller without credentials: {len(from_controller)} probes, "
                f"{sum(1 for r in from_controller if refused(r))} refused ({tally(from_controller)}); "
+               f"forged VRRP: {forgery['sent']} packets, the address off {forgery['holder']} in {len(forgery['moved'])} "
+               f"and the front failing in {len(forgery['failed'])} of {forgery['checks']} checks 0.5 s apart; "
                f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
                f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
     problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]
@@ -650,7 +656,34 @@ def drill_intruder(drill_lab, receiver, short):
         problems.append(f"cluster sizes {members_before} -> {members_after}; {len(results)} of {len(plan)} probes ran")
     if summary.returncode != 0:
         problems.append("a service is down after the probes:\n" + summary.stdout)
+    if not forgery["sent"] or forgery["moved"] or forgery["failed"]:
+        problems.append(f"forged VRRP: {forgery['sent']} packets sent; address elsewhere at {forgery['moved'][:5]}, "
+                        f"front failing at {forgery['failed'][:5]}")
     return figures, problems
+
+
+def forged_vrrp(drill_lab, name, seconds):
+    """The stranger forges VRRP advertisements for the floating address (scripts/intruder_probes.py)
+    for ``seconds``; every 0.5 s meanwhile: who holds the address, and whether the front answers."""
+    holder = drill_lab.vip_holder()
+    balancers = drill_lab.topology.hosts("loadbalancer")
+    vrid = drill_lab.topology.setting(balancers[0], "keepalived_virtual_router_id")
+    forger = intruder.forge_vrrp(name, vrid, drill_lab.vip, [drill_lab.address(h) for h in balancers], seconds)
+    ready = drill_lab.topology.front_url("/prometheus/shard-0/-/ready")
+    checks, moved, failed = 0, [], []
+    started = time.monotonic()
+    while forger.poll() is None:
+        began = time.monotonic()
+        checks += 1
+        now = drill_lab.vip_holder()
+        if now != holder:
+            moved.append((round(began - started, 1), now))
+        if not ok(ready, topology=drill_lab.topology, tier="prometheus"):
+            failed.append(round(began - started, 1))
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - began)))
+    sent = forger.stdout.read().strip()
+    return {"holder": holder, "sent": int(sent) if sent.isdigit() else 0, "checks": checks, "moved": moved,
+            "failed": failed}
 
 
 def intruder_gossip(drill_lab, name, address):

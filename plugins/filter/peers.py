@@ -79,7 +79,8 @@ Filters
     the balancers, gossip from the other instances (TCP only under gossip TLS),
     remote storage from Prometheus, Grafana and the balancers, MySQL from
     Grafana, Grafana from the balancers, the front from ``client_sources``, VRRP
-    between balancers); every HTTP port from the operator sources too; the host's
+    between balancers and between database members, as proto ``ah`` when keepalived
+    authenticates it, the default, else ``vrrp``); every HTTP port from the operator sources too; the host's
     ``firewall_extra_rules``; and the ICMP types a host needs (``icmp`` and
     ``icmpv6`` entries with ``types``: echo requests, errors, IPv6 neighbour
     discovery; no timestamps, redirects or router advertisements). Ports follow the same
@@ -571,6 +572,18 @@ def _networks(filter_name, values, where):
     return sorted(v4, key=ipaddress.ip_network), sorted(v6, key=ipaddress.ip_network)
 
 
+def _vrrp_protocol(hostvars, host):
+    """VRRP's IP protocol on ``host``: ``ah`` (51) when keepalived authenticates advertisements
+    (``keepalived_authentication``, default ah, none under ``stack_plain_http``), ``vrrp`` (112)
+    when it does not."""
+    plain = _truthy(_setting(hostvars, host, "stack_plain_http", False))
+    mode = _setting(hostvars, host, "keepalived_authentication", "none" if plain else "ah")
+    if mode not in ("ah", "none"):
+        raise AnsibleFilterError(f"firewall_rules: keepalived_authentication of {host!r} must be ah or none, "
+                                 f"got {mode!r}")
+    return "ah" if mode == "ah" else "vrrp"
+
+
 def _ip_of(host, hostvars, known=None):
     address = known[host] if known and host in known else host_address(host, hostvars)
     if not is_ip(address):
@@ -624,6 +637,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     for name, group, protos, port, calling, operated in _FLOWS:
         if not member(group):
             continue
+        if name == "vrrp":
+            protos = (_vrrp_protocol(hostvars, host),)
         ports = set()
         if port:
             setting, default = port

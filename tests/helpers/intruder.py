@@ -9,6 +9,7 @@ standard library only), and again from the controller without credentials.
     plan = intruder_plan(topo)
     with stranger(network, address, image, label) as name:
         results = probe_from(name, plan)
+        forger = forge_vrrp(name, vrid, vip, balancer_addresses, seconds=20)
     from_controller = probe_here([p for p in plan if not p.get("ssh")])
 """
 
@@ -143,6 +144,14 @@ def probe_from(container, plan):
     ran = subprocess.run(["docker", "exec", container, "python3", "/root/intruder_probes.py", json.dumps(plan)],
                          capture_output=True, text=True, check=True, timeout=600)
     return [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
+
+
+def forge_vrrp(container, vrid, vip, addresses, seconds):
+    """Start forging VRRP advertisements from ``container`` (see scripts/intruder_probes.py) for
+    ``seconds``; returns the running process (its output: the number of packets sent)."""
+    forgery = {"vrid": int(vrid), "vip": vip, "addresses": list(addresses), "seconds": seconds}
+    return subprocess.Popen(["docker", "exec", container, "python3", "/root/intruder_probes.py", "--forge-vrrp",
+                             json.dumps(forgery)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def probe_here(plan):

@@ -546,3 +546,40 @@ def test_a_stranger_and_the_controller_without_credentials_are_refused_everywher
         status = json.loads(get(f"https://{instance['web']}/api/v2/status", auth=AM_AUTH)[2])
         assert len(status["cluster"]["peers"]) == len(TOPOLOGY.alertmanagers), instance["peer_name"]
     assert get(f"https://{VIP}{SHARD_PATH}/-/ready")[0] == 200
+
+
+FORGERY_SECONDS = 15
+
+
+def test_forged_vrrp_from_a_stranger_moves_nothing():
+    """A stranger forges VRRP advertisements (priority 255, each balancer's address as the source,
+    plain and inside a made-up AH header) for FORGERY_SECONDS. Unauthenticated keepalived obeys them
+    and nobody holds the address; with AH (the default) the holder keeps it and the front answers at
+    every check, 0.5 s apart, and keepalived logs the forgeries it refused."""
+    holder = wait_for(vip_holder, 30, "a balancer holding the floating address")
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
+    vrid = TOPOLOGY.setting(holder, "keepalived_virtual_router_id")
+    since = docker(holder, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    checks = []
+    with intruder.stranger(network, STRANGER, image) as name:
+        forger = intruder.forge_vrrp(name, vrid, VIP, list(BALANCERS.values()), FORGERY_SECONDS)
+        time.sleep(1)
+        while forger.poll() is None:
+            began = time.monotonic()
+            checks.append((vip_holder(), get(f"https://{VIP}{SHARD_PATH}/-/ready")[0]))
+            time.sleep(max(0.0, 0.5 - (time.monotonic() - began)))
+        sent = int(forger.stdout.read().strip() or 0)
+    refused_by = [host for host in BALANCERS
+                  if "IPSEC-AH" in docker(host, "journalctl", "-u", "keepalived", "--since", since, "--no-pager").stdout]
+    moved = [check for check in checks if check[0] != holder]
+    failed = [check for check in checks if check[1] != 200]
+    print(f"\n  forged VRRP from {STRANGER}: {sent} packets in {FORGERY_SECONDS} s; {len(checks)} checks 0.5 s apart, "
+          f"address off {holder} in {len(moved)}, front failed in {len(failed)}; refused by keepalived on "
+          f"{', '.join(refused_by) or 'none'}")
+    assert sent > 0, forger.stderr.read()
+    assert len(checks) >= 2 * (FORGERY_SECONDS - 3), len(checks)
+    assert not moved, moved
+    assert not failed, failed
+    assert refused_by, "no balancer's keepalived saw a forged AH advertisement"

@@ -107,7 +107,9 @@ def test_balancers_open_the_front_to_anyone_by_default_and_vrrp_to_each_other():
     found = rules("lb-1")
     assert found["front", "tcp"] == {"name": "front", "proto": "tcp", "ports": [80, 443], "v4": [], "v6": [],
                                      "anywhere": True}
-    assert found["vrrp", "vrrp"]["v4"] == ["10.0.0.72"]
+    # Authenticated VRRP (keepalived's IPsec AH) by default: the advertisements are IP protocol ah.
+    assert found["vrrp", "ah"]["v4"] == ["10.0.0.72"]
+    assert ("vrrp", "vrrp") not in found
     limited = rules("lb-1", client_sources=["198.51.100.0/24", "2001:db8::/32"])
     assert limited["front", "tcp"]["anywhere"] is False
     assert limited["front", "tcp"]["v4"] == ["198.51.100.0/24"]
@@ -162,3 +164,17 @@ def test_a_caller_known_only_by_name_is_refused_naming_it():
     hostvars["graf-2"] = {"ansible_host": "grafana-2.example.org"}
     with pytest.raises(AnsibleFilterError, match="'graf-2' has address 'grafana-2.example.org'"):
         rules("db-1", hostvars=hostvars)
+
+
+def test_vrrp_without_authentication_is_plain_vrrp_and_a_bad_mode_is_refused_by_name():
+    hostvars = {h: dict(v) for h, v in HOSTVARS.items()}
+    hostvars["lb-1"]["keepalived_authentication"] = "none"
+    found = rules("lb-1", hostvars=hostvars)
+    assert found["vrrp", "vrrp"]["v4"] == ["10.0.0.72"]
+    assert ("vrrp", "ah") not in found
+    plain = {h: dict(v, stack_plain_http=True) for h, v in HOSTVARS.items()}
+    assert ("vrrp", "vrrp") in rules("lb-1", hostvars=plain)  # the stack's insecure switch
+    hostvars["lb-1"]["keepalived_authentication"] = "pass"
+    with pytest.raises(AnsibleFilterError, match=r"^firewall_rules: keepalived_authentication of 'lb-1' must be ah or "
+                                                 r"none, got 'pass'"):
+        firewall_rules("lb-1", GROUPS, hostvars, admin_sources=ADMIN)
