@@ -22,6 +22,16 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" iptables ca-certificates >/dev/null
 fi
 
+# systemd containers use several inotify instances each (systemd, journald, logind,
+# path units): the kernel's default of 128 per user runs out at about a dozen of
+# them, and then a unit that needs one fails to start (molecule's scenarios and the
+# lab both run that many at once).
+limit=/proc/sys/fs/inotify/max_user_instances
+if [ -w "$limit" ] && [ "$(cat "$limit")" -lt 1024 ]; then
+  echo "docker: fs.inotify.max_user_instances raised from $(cat "$limit") to 1024"
+  echo 1024 > "$limit"
+fi
+
 if engine_answers; then
   echo "docker: engine already answering"
   exit 0
