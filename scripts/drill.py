@@ -30,8 +30,10 @@ Drills
     address, a database login and two gossip joins (plain, and with another CA's
     certificate) are all refused; forged VRRP advertisements (priority 255, the
     balancers' addresses as sources) leave the floating address where it was and
-    the front answering at every check, 0.5 s apart; every daemon still serves,
-    the cluster unchanged;
+    the front answering at every check, 0.5 s apart; a burst of wrong passwords
+    through the front is cut short by its rate limit (429) while an operator's
+    queries keep their speed (median within 2x of idle); every daemon still
+    serves, the cluster unchanged;
  7. everything back: every service healthy, the cluster whole, and a converge of
     site.yml changes nothing;
  8. one remote storage node stopped for 5 minutes (1 with --short) while the shards
@@ -628,6 +630,7 @@ def drill_intruder(drill_lab, receiver, short):
         results = intruder.probe_from(name, plan)
         gossip = intruder_gossip(drill_lab, name, address)
         forgery = forged_vrrp(drill_lab, name, 10 if short else 30)
+        guesses = wrong_password_burst(drill_lab, name, 200 if short else 600)
     # The same probes from the controller, which the firewall lets through as admin and
     # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
     own = [p for p in plan if not p.get("ssh")]
@@ -647,6 +650,9 @@ def drill_intruder(drill_lab, receiver, short):
                f"{sum(1 for r in from_controller if refused(r))} refused ({tally(from_controller)}); "
                f"forged VRRP: {forgery['sent']} packets, the address off {forgery['holder']} in {len(forgery['moved'])} "
                f"and the front failing in {len(forgery['failed'])} of {forgery['checks']} checks 0.5 s apart; "
+               f"wrong passwords through the front: {guesses['sent']} in {guesses['seconds']} s ({guesses['statuses']}), "
+               f"an operator's query median {guesses['idle'] * 1000:.0f} ms idle and {guesses['during'] * 1000:.0f} ms "
+               f"during them; "
                f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
                f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
     problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]
@@ -659,7 +665,37 @@ def drill_intruder(drill_lab, receiver, short):
     if not forgery["sent"] or forgery["moved"] or forgery["failed"]:
         problems.append(f"forged VRRP: {forgery['sent']} packets sent; address elsewhere at {forgery['moved'][:5]}, "
                         f"front failing at {forgery['failed'][:5]}")
+    if guesses["during"] > max(2 * guesses["idle"], guesses["idle"] + 0.05) or guesses["refused_operator"]:
+        problems.append(f"wrong passwords slowed an operator's queries: median {guesses['idle']:.3f} s idle, "
+                        f"{guesses['during']:.3f} s during the burst; {guesses['refused_operator']} not answered 200")
+    if guesses["statuses"].get("429", 0) == 0:
+        problems.append(f"the front did not limit the wrong passwords: {guesses['statuses']}")
     return figures, problems
+
+
+def wrong_password_burst(drill_lab, name, count):
+    """The stranger sends ``count`` requests through the front, each with another wrong password, 8 at
+    a time; the controller (an operator) queries through the front 4 times a second before and
+    meanwhile. Medians in seconds, and the operator's answers that were not 200."""
+    url = drill_lab.topology.front_url("/prometheus/shard-0/api/v1/query?query=up")
+
+    def operator(rounds=None, until=None):
+        times, bad = [], 0
+        while (rounds is not None and len(times) < rounds) or (until is not None and until.poll() is None):
+            began = time.monotonic()
+            good = ok(url, timeout=10, topology=drill_lab.topology, tier="prometheus")
+            times.append(time.monotonic() - began)
+            bad += not good
+            time.sleep(max(0.0, 0.25 - (time.monotonic() - began)))
+        return sorted(times)[len(times) // 2] if times else 0.0, bad
+
+    idle, bad_idle = operator(rounds=20)
+    burst = intruder.guess_burst(name, url, count, 8)
+    during, bad_during = operator(until=burst)
+    result = json.loads(burst.stdout.read() or "{}")
+    statuses = result.get("statuses", {})
+    return {"sent": sum(statuses.values()), "seconds": result.get("seconds"), "statuses": statuses, "idle": idle,
+            "during": during, "refused_operator": bad_idle + bad_during}
 
 
 def forged_vrrp(drill_lab, name, seconds):

@@ -4,6 +4,7 @@ probe of a plan and print what came back, one JSON object per probe.
 
     python3 intruder_probes.py PLAN_JSON
     python3 intruder_probes.py --forge-vrrp FORGERY_JSON
+    python3 intruder_probes.py --guess-burst BURST_JSON
 
 
 A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
@@ -22,12 +23,17 @@ AH header whose digest is made up. It needs CAP_NET_RAW (docker's default) and
 prints the number of packets sent. Unauthenticated keepalived obeys the plain ones:
 every member steps down and nobody holds the address while they come.
 
+``--guess-burst`` tries ``{"url", "user", "count", "concurrency"}``: ``count``
+requests, each with another wrong password, ``concurrency`` at a time, and prints
+``{"statuses": {status: count}, "seconds"}``.
+
 The intruder has no credentials
 and trusts no CA (certificates are not checked: what is tested is whether the
 daemon obeys a stranger, not whether the stranger trusts it). Standard library
 only: the container has Python and nothing of the stack.
 """
 
+import base64
 import json
 import os
 import socket
@@ -153,6 +159,25 @@ def forge_vrrp(forgery):
     return sent
 
 
+def guess_burst(burst):
+    """``count`` GETs of ``url``, each with a different wrong password, ``concurrency`` at once."""
+    def guess(number):
+        token = base64.b64encode(f"{burst['user']}:wrong-{number}-{os.urandom(4).hex()}".encode()).decode()
+        request = urllib.request.Request(burst["url"], headers={"Authorization": f"Basic {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=STRANGER) as response:  # noqa: S310
+                return str(response.status)
+        except urllib.error.HTTPError as error:
+            return str(error.code)
+        except (OSError, ssl.SSLError):
+            return "no connection"
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=int(burst["concurrency"])) as pool:
+        results = list(pool.map(guess, range(int(burst["count"]))))
+    return {"statuses": {status: results.count(status) for status in sorted(set(results))},
+            "seconds": round(time.monotonic() - started, 2)}
+
+
 def run(probe):
     kinds = {"http": http, "mysql": mysql, "tcp": tcp, "tls_cbc": tls_cbc}
     return {"name": probe["name"], **kinds[probe["kind"]](probe)}
@@ -161,6 +186,9 @@ def run(probe):
 def main():
     if sys.argv[1] == "--forge-vrrp":
         print(forge_vrrp(json.loads(sys.argv[2])), flush=True)
+        return
+    if sys.argv[1] == "--guess-burst":
+        print(json.dumps(guess_burst(json.loads(sys.argv[2]))), flush=True)
         return
     with ThreadPoolExecutor(max_workers=32) as pool:
         for result in pool.map(run, json.loads(sys.argv[1])):

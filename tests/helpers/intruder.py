@@ -154,6 +154,14 @@ def forge_vrrp(container, vrid, vip, addresses, seconds):
                              json.dumps(forgery)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def guess_burst(container, url, count, concurrency, user="promha"):
+    """Start ``count`` requests of ``url`` from ``container``, each with another wrong password,
+    ``concurrency`` at once; returns the running process (its output: the statuses, the seconds)."""
+    burst = {"url": url, "user": user, "count": int(count), "concurrency": int(concurrency)}
+    return subprocess.Popen(["docker", "exec", container, "python3", "/root/intruder_probes.py", "--guess-burst",
+                             json.dumps(burst)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def probe_here(plan):
     """Run ``plan`` from this machine (the controller), without credentials."""
     sys.path.insert(0, str(PROBES.parent))

@@ -583,3 +583,58 @@ def test_forged_vrrp_from_a_stranger_moves_nothing():
     assert not moved, moved
     assert not failed, failed
     assert refused_by, "no balancer's keepalived saw a forged AH advertisement"
+
+
+def legitimate_latencies(url, count, interval=0.25):
+    """Seconds each of ``count`` requests with the right credentials took (the controller, an operator
+    source), ``interval`` apart; a request that did not answer 200 counts as its status instead."""
+    times, statuses = [], []
+    for _ in range(count):
+        began = time.monotonic()
+        status = get(url, timeout=10)[0]
+        times.append(time.monotonic() - began)
+        statuses.append(status)
+        time.sleep(max(0.0, interval - (time.monotonic() - began)))
+    return times, statuses
+
+
+def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_callers_keep_their_speed():
+    """A stranger sends 200 requests through the front, each with another wrong password, 8 at a
+    time: beyond nginx_rate_limit's burst it gets 429 at once, so few guesses reach a backend's bcrypt
+    check, and an operator's queries (the controller, an operator source, 4 a second) keep their
+    speed and never get 429. A Grafana host (exempt too) sending 60 at once is never limited."""
+    url = f"https://{VIP}{SHARD_PATH}/api/v1/query?query=up"
+    idle, idle_statuses = legitimate_latencies(url, 20)
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
+    with intruder.stranger(network, STRANGER, image) as name:
+        burst = intruder.guess_burst(name, url, 200, 8)
+        during, during_statuses = [], []
+        while burst.poll() is None:
+            times, statuses = legitimate_latencies(url, 1)
+            during += times
+            during_statuses += statuses
+        guesses = json.loads(burst.stdout.read())
+    exempt = docker("fg-1", "python3", "-c", (
+        "import base64,ssl,urllib.request,urllib.error\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "ctx=ssl._create_unverified_context()\n"
+        f"auth='Basic '+base64.b64encode(b'{PROM_AUTH[0]}:{PROM_AUTH[1]}').decode()\n"
+        "def one(_):\n"
+        f"    req=urllib.request.Request('{url}',headers={{'Authorization':auth}})\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(req,timeout=10,context=ctx).status\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        return e.code\n"
+        "with ThreadPoolExecutor(8) as pool:\n"
+        "    print(sorted(set(pool.map(one, range(60)))))\n"))
+    median_idle, median_during = sorted(idle)[len(idle) // 2], sorted(during)[len(during) // 2]
+    print(f"\n  wrong passwords from {STRANGER}: {sum(guesses['statuses'].values())} in {guesses['seconds']} s, "
+          f"{guesses['statuses']}; an operator's query: median {median_idle * 1000:.0f} ms idle, "
+          f"{median_during * 1000:.0f} ms during the burst ({len(during)} queries, "
+          f"{median_during / median_idle:.2f}x); a Grafana host's 60 at once: {exempt.stdout.strip()}")
+    assert guesses["statuses"].get("429", 0) > 100, guesses
+    assert set(idle_statuses) == {200} and set(during_statuses) == {200}, (idle_statuses, during_statuses)
+    assert exempt.stdout.strip() == "[200]", exempt.stdout + exempt.stderr
+    assert median_during <= max(2 * median_idle, median_idle + 0.05), (median_idle, median_during)
