@@ -11,7 +11,8 @@ A probe is ``{"name", "kind": "http", "method", "url", "body"}``,
 ``{"name", "kind": "mysql", "address", "port"}``, ``{"name", "kind": "tcp",
 "address", "port"}`` (does anything accept a connection) or ``{"name", "kind":
 "tls_cbc", "address", "port"}`` (a TLS 1.2 client offering only CBC suites with a
-SHA-1 MAC: does the server complete the handshake). A probe the host firewall
+SHA-1 MAC: does the server complete the handshake) or ``{"name", "kind": "icmp",
+"address", "type"}`` (an echo, 8, or timestamp, 13, request: does a reply come). A probe the host firewall
 drops ends as ``no answer`` after TIMEOUT seconds; probes run in parallel, so the
 whole plan takes a few timeouts, not one per probe.
 
@@ -178,8 +179,31 @@ def guess_burst(burst):
             "seconds": round(time.monotonic() - started, 2)}
 
 
+def icmp(probe):
+    """An ICMP echo (type 8) or timestamp (type 13) request: ``answered`` when the matching reply
+    (0 or 14) comes back from the address, else ``no answer``."""
+    request, reply = int(probe["type"]), {8: 0, 13: 14}[int(probe["type"])]
+    ident = os.getpid() & 0xFFFF
+    body = struct.pack("!HH", ident, 1) + (b"\0" * 12 if request == 13 else b"promha")
+    packet = struct.pack("!BBH", request, 0, 0) + body
+    packet = packet[:2] + struct.pack("!H", _checksum(packet)) + packet[4:]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as conn:
+        conn.settimeout(1)
+        conn.sendto(packet, (probe["address"], 0))
+        end = time.monotonic() + TIMEOUT
+        while time.monotonic() < end:
+            try:
+                data, (source, _) = conn.recvfrom(1024)
+            except OSError:
+                continue
+            header = (data[0] & 0x0F) * 4
+            if source == probe["address"] and data[header] == reply and data[header + 4:header + 6] == body[:2]:
+                return {"status": "answered", "answer": f"ICMP type {reply}"}
+    return {"status": "no answer", "answer": "no reply"}
+
+
 def run(probe):
-    kinds = {"http": http, "mysql": mysql, "tcp": tcp, "tls_cbc": tls_cbc}
+    kinds = {"http": http, "mysql": mysql, "tcp": tcp, "tls_cbc": tls_cbc, "icmp": icmp}
     return {"name": probe["name"], **kinds[probe["kind"]](probe)}
 
 

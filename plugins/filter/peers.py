@@ -80,7 +80,8 @@ Filters
     remote storage from Prometheus, Grafana and the balancers, MySQL from
     Grafana, Grafana from the balancers, the front from ``client_sources``, VRRP
     between balancers and between database members, as proto ``ah`` when keepalived
-    authenticates it, the default, else ``vrrp``); every HTTP port from the operator sources too; the host's
+    authenticates it, the default, else ``vrrp``, with ``macs``: each peer's
+    link-layer address where its gathered facts give it); every HTTP port from the operator sources too; the host's
     ``firewall_extra_rules``; and the ICMP types a host needs (``icmp`` and
     ``icmpv6`` entries with ``types``: echo requests, errors, IPv6 neighbour
     discovery; no timestamps, redirects or router advertisements). Ports follow the same
@@ -584,6 +585,20 @@ def _vrrp_protocol(hostvars, host):
     return "ah" if mode == "ah" else "vrrp"
 
 
+def _link_address(hostvars, host, address):
+    """The MAC address of ``host``'s interface that holds ``address``, from its gathered facts
+    (``interfaces`` and each interface's ``ipv4`` and ``macaddress``); None when unknown."""
+    facts = hostvars[host].get("ansible_facts") or {}
+    names = list(facts.get("interfaces") or [])
+    for candidate in [facts.get(n.replace("-", "_")) or {} for n in names] + [facts.get("default_ipv4") or {}]:
+        ipv4 = candidate.get("ipv4") if "ipv4" in candidate else candidate
+        mac = candidate.get("macaddress")
+        if isinstance(ipv4, dict) and ipv4.get("address") == address and isinstance(mac, str) \
+                and re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac.lower()) and mac != "00:00:00:00:00:00":
+            return mac.lower()
+    return None
+
+
 def _ip_of(host, hostvars, known=None):
     address = known[host] if known and host in known else host_address(host, hostvars)
     if not is_ip(address):
@@ -627,6 +642,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     def member(group):
         return host in groups.get(group, [])
 
+    macs = {}
     allow("ssh", ("tcp",), {_port("firewall_rules", ssh_port, "ssh_port")}, admin)
     if member("prometheus"):
         shard = str(_setting(hostvars, host, "prometheus_shard", ""))
@@ -639,6 +655,13 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             continue
         if name == "vrrp":
             protos = (_vrrp_protocol(hostvars, host),)
+            # Each peer's advertisements only from its own link-layer address, where its facts
+            # give it: a stranger sending with a peer's IP address is dropped before keepalived.
+            for peer in groups.get(group, []):
+                if peer != host:
+                    mac = _link_address(hostvars, peer, _ip_of(peer, hostvars, addresses))
+                    if mac:
+                        macs[_ip_of(peer, hostvars, addresses)] = mac
         ports = set()
         if port:
             setting, default = port
@@ -705,6 +728,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
                        "ports": sorted(entry["ports"], key=lambda p: int(str(p).split("-")[0])),
                        "v4": sorted(entry["v4"], key=ipaddress.ip_network),
                        "v6": sorted(entry["v6"], key=ipaddress.ip_network), "anywhere": entry["anywhere"]})
+        if name == "vrrp":
+            result[-1]["macs"] = {a: macs[a] for a in result[-1]["v4"] if a in macs}
     return result
 
 

@@ -110,6 +110,29 @@ def intruder_plan(topo):
     return plan
 
 
+def sweep_plan(topo, listening):
+    """A port and ICMP sweep: a TCP connection to every port that listens anywhere in the stack
+    (``listening``: host -> ports, read on the hosts), tried on every host and the floating
+    address, and an ICMP echo and timestamp request to every host. Each probe says whether a
+    stranger's part of the firewall plan lets it answer (``open``): the front's ports on the
+    balancers and the floating address, and ICMP echo."""
+    ports = sorted({int(port) for found in listening.values() for port in found})
+    front = {int(topo.setting(h, var)) for h in topo.hosts("loadbalancer") for var in ("nginx_listen_port", "nginx_tls_port")}
+    targets = [(host, topo.address(host), host in topo.hosts("loadbalancer")) for host in topo.hosts("all")]
+    if topo.hosts("loadbalancer"):
+        targets.append(("floating address", topo.vip, True))
+    plan = []
+    for name, address, balancer in targets:
+        for port in ports:
+            plan.append({"name": f"{name} TCP {port} (sweep)", "kind": "tcp", "address": address, "port": port,
+                         "open": balancer and port in front})
+        if name != "floating address":
+            plan.append({"name": f"{name} ICMP echo", "kind": "icmp", "address": address, "type": 8, "open": True})
+            plan.append({"name": f"{name} ICMP timestamp", "kind": "icmp", "address": address, "type": 13,
+                         "open": False})
+    return plan
+
+
 def refused(result):
     """A probe is refused when the daemon answers 401/403/404/405, an error packet or a failed TLS
     handshake, or nothing answers (the host firewall drops it: ``no answer``; nothing listens: ``closed``)."""

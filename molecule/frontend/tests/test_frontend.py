@@ -638,3 +638,50 @@ def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_calle
     assert set(idle_statuses) == {200} and set(during_statuses) == {200}, (idle_statuses, during_statuses)
     assert exempt.stdout.strip() == "[200]", exempt.stdout + exempt.stderr
     assert median_during <= max(2 * median_idle, median_idle + 0.05), (median_idle, median_during)
+
+
+def test_a_password_guess_cannot_be_checked_against_a_salt_in_web_yml():
+    """node_exporter's web.yml is on every host. Its bcrypt salt is keyed by the controller's
+    credentials/web_hash_key: even the right password, run through the salt derivation without the
+    key (HMAC of the password over host and user), does not give the salt, so a guess costs a full
+    bcrypt check. The file is the live one: the password verifies against its hash."""
+    import base64 as b64
+    import hashlib
+    import hmac
+
+    import bcrypt
+    password = (SECRETS / "credentials" / "node_exporter_web").read_text().strip()
+    alphabet = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                             "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    for host in TOPOLOGY.hosts("all"):
+        read = docker(host, "cat", "/etc/node_exporter/web.yml")
+        assert read.returncode == 0, f"{host}: {read.stderr}"
+        users = yaml.safe_load(read.stdout)["basic_auth_users"]
+        hashed = users["promha"]
+        assert bcrypt.checkpw(password.encode(), hashed.encode()), host
+        unkeyed = hmac.new(password.encode(), f"{host}\0promha".encode(), hashlib.sha256).digest()[:16]
+        assert hashed[7:29] != b64.b64encode(unkeyed).decode()[:22].translate(alphabet), host
+
+
+def test_a_port_and_icmp_sweep_from_a_stranger_finds_only_the_planned_flows():
+    """Every TCP port that listens on any host of the scenario (ss, read on each host), tried on
+    every host and the floating address, and ICMP echo and timestamp requests: only the front's
+    ports on the balancers and the floating address accept a connection, echo is answered and
+    timestamp is not."""
+    listening = {}
+    for host in TOPOLOGY.hosts("all"):
+        lines = docker(host, "ss", "-Htln").stdout.splitlines()
+        listening[host] = {int(line.split()[3].rsplit(":", 1)[1]) for line in lines if line.strip()}
+    plan = intruder.sweep_plan(TOPOLOGY, listening)
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
+    with intruder.stranger(network, STRANGER, image) as name:
+        results = intruder.probe_from(name, plan)
+    answered = [r["name"] for r in results if r["status"] in ("connected", "answered")]
+    expected = [p["name"] for p in plan if p["open"]]
+    print(f"\n  sweep from {STRANGER}: {len(plan)} probes over {len(set().union(*listening.values()))} ports; "
+          f"{len(answered)} answered ({intruder.tally(results)})")
+    assert len(results) == len(plan)
+    assert sorted(answered) == sorted(expected), (sorted(set(answered) - set(expected)),
+                                                 sorted(set(expected) - set(answered)))

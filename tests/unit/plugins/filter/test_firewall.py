@@ -178,3 +178,20 @@ def test_vrrp_without_authentication_is_plain_vrrp_and_a_bad_mode_is_refused_by_
     with pytest.raises(AnsibleFilterError, match=r"^firewall_rules: keepalived_authentication of 'lb-1' must be ah or "
                                                  r"none, got 'pass'"):
         firewall_rules("lb-1", GROUPS, hostvars, admin_sources=ADMIN)
+
+
+def test_vrrp_is_accepted_only_from_each_peers_link_layer_address_where_facts_give_it():
+    hostvars = {h: dict(v) for h, v in HOSTVARS.items()}
+    found = rules("lb-1", hostvars=hostvars)
+    assert found["vrrp", "ah"]["macs"] == {}                         # no facts: the address alone
+    hostvars["lb-2"]["ansible_facts"] = {
+        "interfaces": ["lo", "eth0"],
+        "lo": {"ipv4": {"address": "127.0.0.1"}, "macaddress": "00:00:00:00:00:00"},
+        "eth0": {"ipv4": {"address": "10.0.0.72"}, "macaddress": "02:42:0A:00:00:48"},
+    }
+    found = rules("lb-1", hostvars=hostvars)
+    assert found["vrrp", "ah"]["macs"] == {"10.0.0.72": "02:42:0a:00:00:48"}
+    assert "macs" not in found["front", "tcp"]
+    # A fact set whose interfaces hold another address gives no MAC.
+    hostvars["lb-2"]["ansible_facts"]["eth0"]["ipv4"]["address"] = "10.9.9.9"
+    assert rules("lb-1", hostvars=hostvars)["vrrp", "ah"]["macs"] == {}
