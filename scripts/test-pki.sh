@@ -2,7 +2,8 @@
 # A throw-away PKI for the test scenarios: a CA (made once per directory) and one
 # certificate per call, with the subjectAltNames given. Not for production.
 #   scripts/test-pki.sh DIR NAME SAN [SAN ...]    SAN: IP:10.0.0.1 or DNS:prometheus
-# Writes DIR/ca.crt, DIR/ca.key, DIR/NAME.crt, DIR/NAME.key; keeps files that exist.
+# Writes DIR/ca.crt, DIR/ca.key, DIR/NAME.crt, DIR/NAME.key (NAME may hold a folder,
+# host/service as roles/pki lays them out); keeps files that exist.
 set -euo pipefail
 dir=$1 name=$2
 shift 2
@@ -13,8 +14,9 @@ if [[ ! -s ca.crt ]]; then
     -subj "/CN=promha test CA" -keyout ca.key -out ca.crt 2>/dev/null
 fi
 [[ -s "$name.crt" ]] && exit 0
+mkdir -p "$(dirname "$name")"
 sans=$(IFS=,; echo "$*")
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=${name//\//-}" \
   -keyout "$name.key" -out "$name.csr" 2>/dev/null
 printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans" > "$name.ext"
 openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 \

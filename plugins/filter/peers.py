@@ -53,19 +53,24 @@ Filters
     and that every shard has enough replicas.
 ``stack_certificates``
     ``groups | stack_certificates(hostvars)`` -> one entry per certificate,
-    ``{host, kind, names}``: ``kind`` is ``web`` for every inventory host and
-    ``gossip`` for every Alertmanager host; ``names`` are subjectAltNames
-    (``IP:10.0.0.1``, ``DNS:prometheus``): the host's address, its inventory
-    name, the shared names clients check (``prometheus_web_tls_server_name``,
-    ``alertmanager_web_tls_server_name``, ``node-exporter``, ``remote-storage``)
-    and, on a balancer, the floating address and ``nginx_server_name``.
-    Gossip certificates cover the address and the name only.
-    Example: ``groups | stack_certificates(hostvars) | selectattr('kind', 'eq', 'gossip')``
+    ``{host, kind, service, path, names, client}``. ``kind`` ``web``: one per
+    service a host runs (``node-exporter`` on every host, ``prometheus``,
+    ``alertmanager``, ``remote-storage``, ``grafana``, ``mysql``,
+    ``mysqld-exporter``, ``nginx``), at ``web/<host>/<service>`` under the
+    secrets directory, each with its own key, so one daemon's key opens no other
+    service. ``names`` are subjectAltNames (``IP:10.0.0.1``, ``DNS:prometheus``):
+    the host's address, its inventory name, the shared name that service's clients
+    check (``prometheus_web_tls_server_name`` and the like), on ``nginx`` the
+    floating address and ``nginx_server_name``, on ``mysql`` the database's stable
+    address. Only ``mysql`` (Galera members call each other with it) is also a
+    client certificate (``client``). ``kind`` ``gossip``: one per Alertmanager
+    host, at ``gossip/<host>``, covering the address and the name only, client and
+    server.
 ``stack_pki_plan``
     ``groups | stack_pki_plan(hostvars, present, credentials)`` -> what is
     missing from the secrets directory, ``{cas, certificates, credentials}``.
     ``present`` lists the files there, relative to it (``web/ca.crt``,
-    ``web/prom-a.crt``, ``credentials/prometheus_web``). A CA issued now
+    ``web/prom-a/prometheus.crt``, ``credentials/prometheus_web``). A CA issued now
     reissues every certificate of its kind (the old ones would not verify);
     otherwise only hosts without a certificate get one.
     Example: ``groups | stack_pki_plan(hostvars, ['web/ca.crt'], ['prometheus_web'])``
@@ -421,11 +426,6 @@ def prometheus_shards(hosts, hostvars, min_replicas=1, shard_var="prometheus_sha
 
 # Names every web certificate carries: clients that reach a tier through a shared
 # name (nginx upstreams, Prometheus' alerting) check the certificate against it.
-SERVICE_NAMES = {"prometheus_web_tls_server_name": "prometheus",
-                 "alertmanager_web_tls_server_name": "alertmanager",
-                 "node_exporter_web_tls_server_name": "node-exporter",
-                 "remote_storage_tls_server_name": "remote-storage",
-                 "grafana_tls_server_name": "grafana"}
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _DNS = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
@@ -450,34 +450,54 @@ def _setting(hostvars, host, name, default):
     return default if value is None or value == "" else value
 
 
+# One web certificate per service a host runs: (service, the groups that run it, the
+# setting naming the shared name its clients check and that name's default, or None,
+# whether it is also a client certificate). A service's key opens that service only.
+WEB_SERVICES = (
+    ("node-exporter", ("all",), ("node_exporter_web_tls_server_name", "node-exporter"), False),
+    ("prometheus", ("prometheus", "prometheus_global"), ("prometheus_web_tls_server_name", "prometheus"), False),
+    ("alertmanager", ("alertmanager",), ("alertmanager_web_tls_server_name", "alertmanager"), False),
+    ("remote-storage", ("remote_storage",), ("remote_storage_tls_server_name", "remote-storage"), False),
+    ("grafana", ("grafana",), ("grafana_tls_server_name", "grafana"), False),
+    # Galera members present it to each other too.
+    ("mysql", ("mysql",), None, True),
+    ("mysqld-exporter", ("mysql",), None, False),
+    ("nginx", ("loadbalancer",), None, False),
+)
+
+
 def stack_certificates(groups, hostvars):
-    """Every certificate the stack's CAs issue, ``{host, kind, names}``, sorted by kind then host."""
+    """Every certificate the stack's CAs issue, ``{host, kind, service, path, names, client}``: the web
+    certificates by host and service, then the gossip certificates by host."""
     if not isinstance(groups, dict) or "all" not in groups:
         raise AnsibleFilterError("stack_certificates: expects the groups mapping (with 'all')")
-    balancers = set(groups.get("loadbalancer", []))
-    databases = set(groups.get("mysql", []))
     certificates = []
     for host in sorted(set(groups["all"])):
-        names = [san_name(host_address(host, hostvars))]
-        if _DNS.fullmatch(host):
-            names.append(f"DNS:{host}")
-        names += [f"DNS:{_setting(hostvars, host, var, default)}" for var, default in SERVICE_NAMES.items()]
-        if host in balancers:
-            vip = _setting(hostvars, host, "keepalived_virtual_ipaddress", "")
-            if vip:
-                names.append(san_name(str(vip).split("/")[0]))
-            server_name = _setting(hostvars, host, "nginx_server_name", "_")
-            if server_name != "_":
-                names.append(san_name(server_name))
-        if host in databases:
-            # The database's stable address, which Grafana connects to and checks.
-            vip = _setting(hostvars, host, "mysql_virtual_ipaddress", "")
-            if vip:
-                names.append(san_name(str(vip).split("/")[0]))
-        certificates.append({"host": host, "kind": "web", "names": list(dict.fromkeys(names))})
+        own = [san_name(host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
+        for service, serving, shared, client in WEB_SERVICES:
+            if not any(host in groups.get(group, []) for group in serving):
+                continue
+            names = list(own)
+            if shared:
+                names.append(f"DNS:{_setting(hostvars, host, *shared)}")
+            if service == "nginx":
+                vip = _setting(hostvars, host, "keepalived_virtual_ipaddress", "")
+                if vip:
+                    names.append(san_name(str(vip).split("/")[0]))
+                server_name = _setting(hostvars, host, "nginx_server_name", "_")
+                if server_name != "_":
+                    names.append(san_name(server_name))
+            if service == "mysql":
+                # The database's stable address, which Grafana connects to and checks.
+                vip = _setting(hostvars, host, "mysql_virtual_ipaddress", "")
+                if vip:
+                    names.append(san_name(str(vip).split("/")[0]))
+            certificates.append({"host": host, "kind": "web", "service": service, "path": f"web/{host}/{service}",
+                                 "names": list(dict.fromkeys(names)), "client": client})
     for host in sorted(set(groups.get("alertmanager", []))):
         names = [san_name(host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
-        certificates.append({"host": host, "kind": "gossip", "names": list(dict.fromkeys(names))})
+        certificates.append({"host": host, "kind": "gossip", "service": "gossip", "path": f"gossip/{host}",
+                             "names": list(dict.fromkeys(names)), "client": True})
     return certificates
 
 
@@ -515,7 +535,7 @@ def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, ren
     cas = [kind for kind in ("web", "gossip") if f"{kind}/ca.crt" not in have]
     certificates = []
     for cert in stack_certificates(groups, hostvars):
-        name = f"{cert['kind']}/{cert['host']}.crt"
+        name = f"{cert['path']}.crt"
         if cert["kind"] in cas or name not in have:
             certificates.append(cert)
         elif secrets_dir:

@@ -284,9 +284,10 @@ def _setting(hostvars, host, name, default):
     return default if value is _UNSET else value
 
 
-def _tls_defaults(secrets, kind, host):
-    return {"cert": os.path.join(secrets, kind, f"{host}.crt"), "key": os.path.join(secrets, kind, f"{host}.key"),
-            "ca": os.path.join(secrets, kind, "ca.crt")}
+def _tls_defaults(secrets, kind, host, service=None):
+    """Where roles/pki puts a host's certificate and key: ``web/<host>/<service>``, ``gossip/<host>``."""
+    base = os.path.join(secrets, kind, host, service) if service else os.path.join(secrets, kind, host)
+    return {"cert": f"{base}.crt", "key": f"{base}.key", "ca": os.path.join(secrets, kind, "ca.crt")}
 
 
 def _web_problems(groups, hostvars, problems):
@@ -315,7 +316,7 @@ def _web_problems(groups, hostvars, problems):
                 address = _check(problems, peers.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
                 problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names,
-                                                   _tls_defaults(secrets, "web", host)))
+                                                   _tls_defaults(secrets, "web", host, component)))
             if component == "alertmanager" and _setting(hostvars, host, "alertmanager_cluster_tls_enabled",
                                                         not plain) is True:
                 address = _check(problems, peers.host_address, host, hostvars)

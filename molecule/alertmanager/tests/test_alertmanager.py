@@ -235,9 +235,9 @@ def test_gossip_needs_a_certificate_from_the_cluster_ca():
     # would fail differently: no TLS handshake at all).
     with pytest.raises(ssl.SSLError, match="(?i)certificate"):
         gossip_handshake(gossip, None)
-    # Gossip has its own CA: the same host's certificate from the web CA is refused too.
+    # Gossip has its own CA: the same host's Alertmanager certificate from the web CA is refused too.
     with pytest.raises(ssl.SSLError, match="(?i)certificate|unknown ca"):
-        gossip_handshake(gossip, "ma-2", ca_dir=SECRETS / "web")
+        gossip_handshake(gossip, "ma-2/alertmanager", ca_dir=SECRETS / "web")
 
 
 def test_ma_2_runs_the_archive_build():

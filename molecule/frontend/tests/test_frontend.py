@@ -641,7 +641,7 @@ def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_calle
 
 
 def test_a_password_guess_cannot_be_checked_against_a_salt_in_web_yml():
-    """node_exporter's web.yml is on every host. Its bcrypt salt is keyed by the controller's
+    """Prometheus' web.yml, as on every web port. Its bcrypt salt is keyed by the controller's
     credentials/web_hash_key: even the right password, run through the salt derivation without the
     key (HMAC of the password over host and user), does not give the salt, so a guess costs a full
     bcrypt check. The file is the live one: the password verifies against its hash."""
@@ -650,11 +650,12 @@ def test_a_password_guess_cannot_be_checked_against_a_salt_in_web_yml():
     import hmac
 
     import bcrypt
-    password = (SECRETS / "credentials" / "node_exporter_web").read_text().strip()
+    password = PROM_AUTH[1]
     alphabet = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
                              "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-    for host in TOPOLOGY.hosts("all"):
-        read = docker(host, "cat", "/etc/node_exporter/web.yml")
+    assert TOPOLOGY.hosts("prometheus")
+    for host in TOPOLOGY.hosts("prometheus"):
+        read = docker(host, "cat", "/etc/prometheus/web/web.yml")
         assert read.returncode == 0, f"{host}: {read.stderr}"
         users = yaml.safe_load(read.stdout)["basic_auth_users"]
         hashed = users["promha"]

@@ -197,7 +197,7 @@ def test_a_key_that_does_not_match_is_refused_before_any_change(host):
         pytest.skip("one replica is enough")
     before = {f: host.file(f"/etc/prometheus/web/{f}").sha256sum for f in ("web.yml", "server.crt", "server.key")}
     pid = main_pid(host)
-    result = converge({"prometheus_web_tls_key_src": str(TLS / "mp-s1-a.key")}, limit=name)
+    result = converge({"prometheus_web_tls_key_src": str(TLS / "mp-s1-a" / "prometheus.key")}, limit=name)
     assert result.returncode != 0
     assert f"{name}: prometheus_web_tls_cert_src" in result.output
     assert "the key does not belong to the certificate" in result.output

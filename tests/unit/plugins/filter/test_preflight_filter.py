@@ -154,8 +154,9 @@ def secure(tmp_path):
     for host, hvars in hostvars.items():
         del hvars["stack_plain_http"]
         hvars["inventory_dir"] = str(tmp_path)
-        subprocess.run(["bash", str(script), str(secrets / "web"), host, f"IP:{hvars['stack_address']}",
-                        "DNS:prometheus", "DNS:alertmanager"], check=True)
+        for service in ("prometheus", "alertmanager"):
+            subprocess.run(["bash", str(script), str(secrets / "web"), f"{host}/{service}",
+                            f"IP:{hvars['stack_address']}", f"DNS:{service}"], check=True)
     for host in groups["alertmanager"]:
         subprocess.run(["bash", str(script), str(secrets / "gossip"), host, f"IP:{hostvars[host]['stack_address']}"],
                        check=True)
@@ -173,10 +174,11 @@ def test_secure_defaults_with_the_generated_secrets_pass(secure):
 def test_missing_generated_files_are_named(secure):
     groups, hostvars, secrets = secure
     (secrets / "credentials" / "alertmanager_web").unlink()
-    (secrets / "web" / "p2.key").unlink()
+    (secrets / "web" / "p2" / "prometheus.key").unlink()
     problems = inventory_problems(groups, hostvars)
     assert problems == [
-        f"host p2: prometheus_web_tls_key_src ({secrets / 'web' / 'p2.key'}) cannot be read: No such file or directory",
+        f"host p2: prometheus_web_tls_key_src ({secrets / 'web' / 'p2' / 'prometheus.key'}) cannot be read: "
+        "No such file or directory",
         "host a1: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
         f"it unset for the generated one under {secrets}/credentials)",
         "host a2: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
@@ -187,17 +189,18 @@ def test_missing_generated_files_are_named(secure):
 def test_gossip_certificates_must_come_from_the_gossip_ca(secure):
     groups, hostvars, secrets = secure
     for host in groups["alertmanager"]:
-        hostvars[host]["alertmanager_cluster_tls_cert_src"] = str(secrets / "web" / f"{host}.crt")
-        hostvars[host]["alertmanager_cluster_tls_key_src"] = str(secrets / "web" / f"{host}.key")
+        hostvars[host]["alertmanager_cluster_tls_cert_src"] = str(secrets / "web" / host / "alertmanager.crt")
+        hostvars[host]["alertmanager_cluster_tls_key_src"] = str(secrets / "web" / host / "alertmanager.key")
     problems = inventory_problems(groups, hostvars)
     assert len(problems) == 2 and all("alertmanager_cluster_tls_cert_src" in p and "CA" in p for p in problems), problems
 
 
 def test_given_files_and_passwords_are_checked(secure):
     groups, hostvars, secrets = secure
-    hostvars["p1"]["prometheus_web_tls_key_src"] = str(secrets / "web" / "p2.key")      # another host's key
-    hostvars["a2"]["alertmanager_web_tls_cert_src"] = str(secrets / "web" / "a1.crt")   # covers 10.0.0.31, not .32
-    hostvars["a2"]["alertmanager_web_tls_key_src"] = str(secrets / "web" / "a1.key")
+    hostvars["p1"]["prometheus_web_tls_key_src"] = str(secrets / "web" / "p2" / "prometheus.key")  # another host's key
+    # a1's certificate covers 10.0.0.31, not .32
+    hostvars["a2"]["alertmanager_web_tls_cert_src"] = str(secrets / "web" / "a1" / "alertmanager.crt")
+    hostvars["a2"]["alertmanager_web_tls_key_src"] = str(secrets / "web" / "a1" / "alertmanager.key")
     hostvars["p2"]["prometheus_web_tls_ca_src"] = str(secrets / "missing.crt")
     hostvars["p2"]["prometheus_web_basic_auth_password"] = "CHANGEME"
     # Set for one host only, the CA and the password also differ from what p2's clients read.
