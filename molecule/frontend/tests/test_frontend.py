@@ -554,14 +554,16 @@ FORGERY_SECONDS = 15
 def test_forged_vrrp_from_a_stranger_moves_nothing():
     """A stranger forges VRRP advertisements (priority 255, each balancer's address as the source,
     plain and inside a made-up AH header) for FORGERY_SECONDS. Unauthenticated keepalived obeys them
-    and nobody holds the address; with AH (the default) the holder keeps it and the front answers at
-    every check, 0.5 s apart, and keepalived logs the forgeries it refused."""
+    and nobody holds the address; here the holder keeps it and the front answers at every check,
+    0.5 s apart: the host firewalls drop every forgery (a peer's address from another link-layer
+    address), so none reaches keepalived, whose AH would refuse it too."""
     holder = wait_for(vip_holder, 30, "a balancer holding the floating address")
     image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
                            check=True).stdout.strip()
     network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
     vrid = TOPOLOGY.setting(holder, "keepalived_virtual_router_id")
     since = docker(holder, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    dropped_before = {host: vrrp_dropped(host) for host in BALANCERS}
     checks = []
     with intruder.stranger(network, STRANGER, image) as name:
         forger = intruder.forge_vrrp(name, vrid, VIP, list(BALANCERS.values()), FORGERY_SECONDS)
@@ -571,18 +573,29 @@ def test_forged_vrrp_from_a_stranger_moves_nothing():
             checks.append((vip_holder(), get(f"https://{VIP}{SHARD_PATH}/-/ready")[0]))
             time.sleep(max(0.0, 0.5 - (time.monotonic() - began)))
         sent = int(forger.stdout.read().strip() or 0)
-    refused_by = [host for host in BALANCERS
-                  if "IPSEC-AH" in docker(host, "journalctl", "-u", "keepalived", "--since", since, "--no-pager").stdout]
+    dropped = {host: vrrp_dropped(host) - dropped_before[host] for host in BALANCERS}
+    seen_by_keepalived = [host for host in BALANCERS if "IPSEC-AH" in docker(
+        host, "journalctl", "-u", "keepalived", "--since", since, "--no-pager").stdout]
     moved = [check for check in checks if check[0] != holder]
     failed = [check for check in checks if check[1] != 200]
     print(f"\n  forged VRRP from {STRANGER}: {sent} packets in {FORGERY_SECONDS} s; {len(checks)} checks 0.5 s apart, "
-          f"address off {holder} in {len(moved)}, front failed in {len(failed)}; refused by keepalived on "
-          f"{', '.join(refused_by) or 'none'}")
+          f"address off {holder} in {len(moved)}, front failed in {len(failed)}; dropped by the firewall: {dropped}; "
+          f"reached keepalived on {', '.join(seen_by_keepalived) or 'none'}")
     assert sent > 0, forger.stderr.read()
     assert len(checks) >= 2 * (FORGERY_SECONDS - 3), len(checks)
     assert not moved, moved
     assert not failed, failed
-    assert refused_by, "no balancer's keepalived saw a forged AH advertisement"
+    # The forgeries arrived (each balancer dropped its share) and none reached keepalived.
+    assert all(count > 0 for count in dropped.values()), dropped
+    assert not seen_by_keepalived, seen_by_keepalived
+
+
+def vrrp_dropped(host):
+    """Packets the host firewall dropped as VRRP or AH from anyone but a peer (its rule's counter)."""
+    ruleset = docker(host, "nft", "list", "chain", "inet", "promha", "input").stdout
+    found = re.search(r"ip protocol \{ (?:vrrp, ah|ah, vrrp|112, 51|51, 112) \} counter packets (\d+)", ruleset)
+    assert found, ruleset
+    return int(found.group(1))
 
 
 def legitimate_latencies(url, count, interval=0.25):
