@@ -612,17 +612,18 @@ def legitimate_latencies(url, count, interval=0.25):
 
 
 def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_callers_keep_their_speed():
-    """A stranger sends 200 requests through the front, each with another wrong password, 8 at a
+    """A stranger sends 800 requests through the front, each with another wrong password, 8 at a
     time: beyond nginx_rate_limit's burst it gets 429 at once, so few guesses reach a backend's bcrypt
     check, and an operator's queries (the controller, an operator source, 4 a second) keep their
-    speed and never get 429. A Grafana host (exempt too) sending 60 at once is never limited."""
+    speed (median within 2x of idle, or 50 ms: a few milliseconds idle are mostly noise) and never
+    get 429. A Grafana host (exempt too) sending 60 at once is never limited."""
     url = f"https://{VIP}{SHARD_PATH}/api/v1/query?query=up"
     idle, idle_statuses = legitimate_latencies(url, 20)
     image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
                            check=True).stdout.strip()
     network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
     with intruder.stranger(network, STRANGER, image) as name:
-        burst = intruder.guess_burst(name, url, 200, 8)
+        burst = intruder.guess_burst(name, url, 800, 8)
         during, during_statuses = [], []
         while burst.poll() is None:
             times, statuses = legitimate_latencies(url, 1)
@@ -647,7 +648,7 @@ def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_calle
           f"{guesses['statuses']}; an operator's query: median {median_idle * 1000:.0f} ms idle, "
           f"{median_during * 1000:.0f} ms during the burst ({len(during)} queries, "
           f"{median_during / median_idle:.2f}x); a Grafana host's 60 at once: {exempt.stdout.strip()}")
-    assert guesses["statuses"].get("429", 0) > 100, guesses
+    assert guesses["statuses"].get("429", 0) > 600, guesses
     assert set(idle_statuses) == {200} and set(during_statuses) == {200}, (idle_statuses, during_statuses)
     assert exempt.stdout.strip() == "[200]", exempt.stdout + exempt.stderr
     assert median_during <= max(2 * median_idle, median_idle + 0.05), (median_idle, median_during)
