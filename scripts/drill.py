@@ -32,8 +32,10 @@ Drills
     balancers' addresses as sources) leave the floating address where it was and
     the front answering at every check, 0.5 s apart; a burst of wrong passwords
     through the front is cut short by its rate limit (429) while an operator's
-    queries keep their speed (median within 2x of idle); every daemon still
-    serves, the cluster unchanged;
+    queries keep their speed (median within 2x of idle); a sweep of every port
+    that listens anywhere, and ICMP echo and timestamp, finds only the planned
+    flows; no web.yml salt lets a guess be checked; every daemon still serves,
+    the cluster unchanged;
  7. everything back: every service healthy, the cluster whole, and a converge of
     site.yml changes nothing;
  8. one remote storage node stopped for 5 minutes (1 with --short) while the shards
@@ -630,7 +632,9 @@ def drill_intruder(drill_lab, receiver, short):
         results = intruder.probe_from(name, plan)
         gossip = intruder_gossip(drill_lab, name, address)
         forgery = forged_vrrp(drill_lab, name, 10 if short else 30)
-        guesses = wrong_password_burst(drill_lab, name, 200 if short else 600)
+        guesses = wrong_password_burst(drill_lab, name, 200 if short else 800)
+        sweep = port_sweep(drill_lab, name)
+    salted = salt_problems(drill_lab)
     # The same probes from the controller, which the firewall lets through as admin and
     # operator (SSH aside: it is the admin): without credentials, every daemon refuses.
     own = [p for p in plan if not p.get("ssh")]
@@ -653,6 +657,9 @@ def drill_intruder(drill_lab, receiver, short):
                f"wrong passwords through the front: {guesses['sent']} in {guesses['seconds']} s ({guesses['statuses']}), "
                f"an operator's query median {guesses['idle'] * 1000:.0f} ms idle and {guesses['during'] * 1000:.0f} ms "
                f"during them; "
+               f"a sweep of {len(sweep['plan'])} ports and ICMP requests: {len(sweep['answered'])} answered, "
+               f"{len(sweep['unexpected'])} beyond the plan, {len(sweep['missing'])} planned ones silent; "
+               f"web.yml salts checked on {salted['hosts']} replicas, {len(salted['problems'])} open to a guess; "
                f"cluster members before {sorted(set(members_before.values()))}, after {sorted(set(members_after.values()))}; "
                f"every service {'healthy' if summary.returncode == 0 else 'NOT healthy'} afterwards")
     problems = [f"accepted: {r['name']} -> {r.get('status')} {r.get('answer', '')[:120]}" for r in accepted]
@@ -670,7 +677,53 @@ def drill_intruder(drill_lab, receiver, short):
                         f"{guesses['during']:.3f} s during the burst; {guesses['refused_operator']} not answered 200")
     if guesses["statuses"].get("429", 0) == 0:
         problems.append(f"the front did not limit the wrong passwords: {guesses['statuses']}")
+    if sweep["unexpected"] or sweep["missing"]:
+        problems.append(f"sweep: answered beyond the plan {sweep['unexpected'][:10]}; planned but silent "
+                        f"{sweep['missing'][:10]}")
+    problems += salted["problems"]
     return figures, problems
+
+
+def port_sweep(drill_lab, name):
+    """Every TCP port that listens on any lab host (ss, read on each), tried on every host and the
+    floating address, and ICMP echo and timestamp requests (tests/helpers/intruder.py sweep_plan):
+    what answered beyond the plan, and what the plan opens but stayed silent."""
+    listening = {}
+    for host in drill_lab.hosts:
+        lines = drill_lab.exec(host, "ss", "-Htln").stdout.splitlines()
+        listening[host] = {int(line.split()[3].rsplit(":", 1)[1]) for line in lines if line.strip()}
+    plan = intruder.sweep_plan(drill_lab.topology, listening)
+    results = intruder.probe_from(name, plan)
+    answered = {r["name"] for r in results if r["status"] in ("connected", "answered")}
+    planned = {p["name"] for p in plan if p["open"]}
+    return {"plan": plan, "answered": sorted(answered), "unexpected": sorted(answered - planned),
+            "missing": sorted(planned - answered)}
+
+
+def salt_problems(drill_lab):
+    """Prometheus' web.yml on each replica: the password verifies against its hash, and the salt is
+    not the unkeyed derivation of that password (HMAC of the password over host and user), which
+    would let a guess be checked at HMAC speed."""
+    import hashlib
+    import hmac
+
+    import bcrypt
+    import yaml
+    password = drill_lab.topology.access("prometheus")["auth"][1]
+    alphabet = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                             "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    problems, hosts = [], 0
+    for host in drill_lab.topology.hosts("prometheus"):
+        hashed = yaml.safe_load(drill_lab.exec(host, "cat", "/etc/prometheus/web/web.yml").stdout or "{}")
+        hashed = (hashed or {}).get("basic_auth_users", {}).get("promha", "")
+        hosts += 1
+        if not hashed or not bcrypt.checkpw(password.encode(), hashed.encode()):
+            problems.append(f"{host}: web.yml has no hash the password verifies against")
+            continue
+        unkeyed = hmac.new(password.encode(), f"{host}\0promha".encode(), hashlib.sha256).digest()[:16]
+        if hashed[7:29] == base64.b64encode(unkeyed).decode()[:22].translate(alphabet):
+            problems.append(f"{host}: the salt in web.yml is the password's unkeyed derivation")
+    return {"hosts": hosts, "problems": problems}
 
 
 def wrong_password_burst(drill_lab, name, count):
