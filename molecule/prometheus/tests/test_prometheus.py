@@ -162,9 +162,9 @@ def test_node_exporter_exports_the_expiry_of_every_stack_certificate(host):
     each file's notAfter, read from the controller's copies, and the CA marked as one."""
     name = host.backend.get_hostname()
     expected = {("/etc/prometheus/web/ca.crt", "true"): not_after(TLS / "ca.crt"),
-                ("/etc/prometheus/web/server.crt", "false"): not_after(TLS / f"{name}.crt"),
+                ("/etc/prometheus/web/server.crt", "false"): not_after(TLS / name / "prometheus.crt"),
                 ("/etc/node_exporter/ca.crt", "true"): not_after(TLS / "ca.crt"),
-                ("/etc/node_exporter/server.crt", "false"): not_after(TLS / f"{name}.crt")}
+                ("/etc/node_exporter/server.crt", "false"): not_after(TLS / name / "node-exporter.crt")}
 
     def exported():
         text = host.run(f"curl -sf --cacert /etc/prometheus/web/ca.crt -u promha:$(cat "
