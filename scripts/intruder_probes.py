@@ -2,7 +2,7 @@
 """Run inside the lab's intruder container (a host in no inventory group): try each
 probe of a plan and print what came back, one JSON object per probe.
 
-    python3 intruder_probes.py PLAN_JSON
+    python3 intruder_probes.py PLAN_JSON     (or - to read the plan from standard input)
     python3 intruder_probes.py --forge-vrrp FORGERY_JSON
     python3 intruder_probes.py --guess-burst BURST_JSON
 
@@ -214,8 +214,9 @@ def main():
     if sys.argv[1] == "--guess-burst":
         print(json.dumps(guess_burst(json.loads(sys.argv[2]))), flush=True)
         return
+    plan = json.loads(sys.stdin.read() if sys.argv[1] == "-" else sys.argv[1])
     with ThreadPoolExecutor(max_workers=32) as pool:
-        for result in pool.map(run, json.loads(sys.argv[1])):
+        for result in pool.map(run, plan):
             print(json.dumps(result), flush=True)
 
 

@@ -164,8 +164,8 @@ def stranger(network, address, image, label=None):
 
 def probe_from(container, plan):
     """Run ``plan`` inside ``container``; one result per probe, in plan order."""
-    ran = subprocess.run(["docker", "exec", container, "python3", "/root/intruder_probes.py", json.dumps(plan)],
-                         capture_output=True, text=True, check=True, timeout=600)
+    ran = subprocess.run(["docker", "exec", "-i", container, "python3", "/root/intruder_probes.py", "-"],
+                         input=json.dumps(plan), capture_output=True, text=True, check=True, timeout=600)
     return [json.loads(line) for line in ran.stdout.splitlines() if line.strip()]
 
 
