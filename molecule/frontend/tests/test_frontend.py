@@ -512,6 +512,14 @@ def test_grafana_dashboard_saved_on_one_is_read_on_the_other(grafana_session):
 STRANGER = "10.213.40.254"  # on the scenario's network, in no inventory group
 
 
+def stranger():
+    """A container at STRANGER on the scenario's network, in no inventory group, from the hosts' image."""
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
+    return intruder.stranger(network, STRANGER, image)
+
+
 def test_every_host_runs_the_host_firewall():
     for host in TOPOLOGY.hosts("all"):
         table = docker(host, "nft", "list", "table", "inet", "promha")
@@ -526,10 +534,7 @@ def test_a_stranger_and_the_controller_without_credentials_are_refused_everywher
     outside the stranger's part of the firewall plan; then the same from the controller (an
     operator source: the firewall lets it through) without credentials."""
     plan = intruder.intruder_plan(TOPOLOGY)
-    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
-    with intruder.stranger(network, STRANGER, image) as name:
+    with stranger() as name:
         results = intruder.probe_from(name, plan)
     from_controller = intruder.probe_here([p for p in plan if not p.get("ssh")])
     print(f"\n  from {STRANGER} (no group): {len(results)} probes, "
@@ -558,14 +563,11 @@ def test_forged_vrrp_from_a_stranger_moves_nothing():
     0.5 s apart: the host firewalls drop every forgery (a peer's address from another link-layer
     address), so none reaches keepalived, whose AH would refuse it too."""
     holder = wait_for(vip_holder, 30, "a balancer holding the floating address")
-    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
     vrid = TOPOLOGY.setting(holder, "keepalived_virtual_router_id")
     since = docker(holder, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
     dropped_before = {host: vrrp_dropped(host) for host in BALANCERS}
     checks = []
-    with intruder.stranger(network, STRANGER, image) as name:
+    with stranger() as name:
         forger = intruder.forge_vrrp(name, vrid, VIP, list(BALANCERS.values()), FORGERY_SECONDS)
         time.sleep(1)
         while forger.poll() is None:
@@ -619,10 +621,7 @@ def test_a_burst_of_wrong_passwords_is_limited_at_the_front_and_legitimate_calle
     get 429. A Grafana host (exempt too) sending 60 at once is never limited."""
     url = f"https://{VIP}{SHARD_PATH}/api/v1/query?query=up"
     idle, idle_statuses = legitimate_latencies(url, 20)
-    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
-    with intruder.stranger(network, STRANGER, image) as name:
+    with stranger() as name:
         burst = intruder.guess_burst(name, url, 800, 8)
         during, during_statuses = [], []
         while burst.poll() is None:
@@ -688,10 +687,7 @@ def test_a_port_and_icmp_sweep_from_a_stranger_finds_only_the_planned_flows():
         lines = docker(host, "ss", "-Htln").stdout.splitlines()
         listening[host] = {int(line.split()[3].rsplit(":", 1)[1]) for line in lines if line.strip()}
     plan = intruder.sweep_plan(TOPOLOGY, listening)
-    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", "fdb"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    network = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"][0]["networks"][0]["name"]
-    with intruder.stranger(network, STRANGER, image) as name:
+    with stranger() as name:
         results = intruder.probe_from(name, plan)
     answered = [r["name"] for r in results if r["status"] in ("connected", "answered")]
     expected = [p["name"] for p in plan if p["open"]]
