@@ -678,10 +678,10 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             # Each peer's advertisements only from its own link-layer address, where its facts
             # give it: a stranger sending with a peer's IP address is dropped before keepalived.
             for peer in groups.get(group, []):
-                if peer != host:
-                    mac = _link_address(hostvars, peer, _ip_of(peer, hostvars, addresses))
-                    if mac:
-                        macs[_ip_of(peer, hostvars, addresses)] = mac
+                address = _ip_of(peer, hostvars, addresses) if peer != host else None
+                mac = address and _link_address(hostvars, peer, address)
+                if mac:
+                    macs[address] = mac
         ports = set()
         if port:
             setting, default = port
