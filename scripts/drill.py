@@ -74,7 +74,13 @@ Drills
     write pause per event and each rejoin time; then backup.yml, every member's
     container removed and made anew (an empty cluster), restore.yml: every
     acknowledged write is on every member again.
-Drills 2, 6, 8, 9, 11, 13 and 14 take minutes each, or are proven again by a
+15. every Alertmanager stopped: the heartbeat stops, and returns with them;
+16. the duplicate window: the host with the most Alertmanager instances killed (no
+    goodbye), fresh alert groups posted to the survivors 2, 5, 10 and 20 s later
+    (5 s with --short): at each delay the duplicates, missing groups, the survivors'
+    positions and member counts, and running members dropped by mistake; none may
+    be missing or dropped, and from DUPLICATE_FREE_AFTER s on none duplicated.
+Drills 2, 6, 8, 9, 11, 13, 14, 15 and 16 take minutes each, or are proven again by a
 molecule scenario (2: the alertmanager scenario's position 0 down): --short leaves
 them to `make drill` unless --only names them.
 
@@ -116,6 +122,9 @@ from live import wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
 
 RECEIVER_PORT = 18080
+# From this many seconds after an Alertmanager host is lost, alert groups posted to the
+# survivors are delivered once (drill 16; roles/alertmanager's gossip settings).
+DUPLICATE_FREE_AFTER = 5
 RELEASES = ROOT / ".lab" / "releases" / "vars.yml"  # scripts/release-archives.py
 STORAGE_UNIT = "victoria-metrics-server"  # roles/remote_storage's own unit
 
@@ -581,7 +590,7 @@ def drill_balancer(drill_lab, receiver, short):
         subprocess.run(["docker", "start", drill_lab.container(holder)], capture_output=True, check=True)
     wait_for(lambda: ok(drill_lab.topology.front_url("/prometheus/shard-0/-/ready", host=holder), topology=drill_lab.topology,
                         tier="prometheus"), 90, f"{holder} back")
-    wait_for(lambda: "active" in drill_lab.exec(holder, "systemctl", "is-active", "keepalived").stdout, 30,
+    wait_for(lambda: drill_lab.exec(holder, "systemctl", "is-active", "keepalived").stdout.strip() == "active", 30,
              f"keepalived on {holder}")
     failed = [began for began, good in results if not good]
     after = [began for began in failed if moved_at is not None and began >= moved_at]
@@ -1063,7 +1072,7 @@ def drill_global_lost(drill_lab, receiver, short):
     finally:
         subprocess.run(["docker", "start", drill_lab.container(lost)], capture_output=True, check=True)
     failed, queries, failures = read_figures(reads)
-    wait_for(lambda: "active" in drill_lab.exec(lost, "systemctl", "is-active", "ssh").stdout, 60, f"{lost} back")
+    wait_for(lambda: drill_lab.exec(lost, "systemctl", "is-active", "ssh").stdout.strip() == "active", 60, f"{lost} back")
     figures = f"{lost} stopped; global-view queries (the front's /storage/): {failed} of {queries} failed"
     return figures, ([f"{failed} global queries failed: " + "; ".join(failures)] if failed else [])
 
@@ -1206,7 +1215,7 @@ def drill_database_cluster(drill_lab, receiver, short):
         for host in members:
             subprocess.run(["docker", "start", drill_lab.container(host)], capture_output=True, check=True)
         for host in members:
-            wait_for(lambda h=host: "active" in drill_lab.exec(h, "systemctl", "is-active", "ssh").stdout, 60,
+            wait_for(lambda h=host: drill_lab.exec(h, "systemctl", "is-active", "ssh").stdout.strip() == "active", 60,
                      f"{host} booted")
         run, _ = playbook("mysql.yml")
         problems += failed_run(run, "playbooks/mysql.yml after the whole cluster stopped")
@@ -1539,6 +1548,96 @@ def drill_heartbeat(drill_lab, receiver, short):
     return figures, problems
 
 
+def am_metric(drill_lab, address, name):
+    """One unlabelled sample of an Alertmanager instance's /metrics (``address`` host:port)."""
+    scheme = drill_lab.topology.access("alertmanager")["scheme"]
+    text = drill_lab.topology.fetch("alertmanager", f"{scheme}://{address}/metrics", timeout=3)
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    if not found:
+        raise ValueError(f"{address} exports no {name}")
+    return float(found.group(1))
+
+
+def drill_group_wait(drill_lab):
+    """Seconds the lab's LabDrill route waits before a group's first notification."""
+    route = drill_lab.topology.setting(next(iter(drill_lab.alertmanagers.values()))[0], "alertmanager_route")
+    drill_route = next(r for r in route.get("routes", []) if any("LabDrill" in m for m in r.get("matchers", [])))
+    return _seconds(drill_route.get("group_wait", route.get("group_wait", "30s")))
+
+
+def delivery_counts(notifications, count):
+    """``{duplicates, missing}`` of ``count`` alert groups, from the receiver's notifications: a
+    group notified n times counts n - 1 duplicates; a group never notified is missing."""
+    keys = [n["group_key"] for n in notifications]
+    return {"duplicates": len(keys) - len(set(keys)), "missing": count - len(set(keys))}
+
+
+def drill_duplicate_window(drill_lab, receiver, short):
+    """The host with the most Alertmanager instances lost at once (its container killed, as in a
+    power cut: no instance says goodbye); fresh alert groups posted to every survivor, as each
+    Prometheus does, 2, 5, 10 and 20 s later. At each delay: duplicates, missing groups, the
+    survivors' positions and member counts at the post, and any member the survivors dropped
+    that was still running (a false removal: more peers left than were lost)."""
+    delays = (5,) if short else (2, 5, 10, 20)
+    count = 10 if short else 25
+    by_host = {}
+    for name, (host, _, _) in drill_lab.alertmanagers.items():
+        by_host.setdefault(host, []).append(name)
+    victim = max(sorted(by_host), key=lambda host: len(by_host[host]))
+    lost = len(by_host[victim])
+    survivors = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h != victim}
+    if len(survivors) < 2:
+        return (f"not checked: losing {victim} leaves {len(survivors)} Alertmanager instance(s); a duplicate "
+                f"needs two senders"), None
+    whole = len(drill_lab.alertmanagers)
+    # The last sender a survivor could be: every position of the cluster before the loss.
+    settle = drill_group_wait(drill_lab) + (whole - 1) * drill_lab.peer_timeout + 10
+    rows, problems = [], []
+    for delay in delays:
+        wait_for(lambda: set(cluster_sizes(drill_lab).values()) == {whole}, 180, "the cluster whole")
+        left = {n: am_metric(drill_lab, a, "alertmanager_cluster_peers_left_total") for n, a in survivors.items()}
+        batch = uuid.uuid4().hex[:8]
+        mine = lambda n, b=batch: n["alerts"] and n["alerts"][0].get("batch") == b  # noqa: E731
+        subprocess.run(["docker", "kill", drill_lab.container(victim)], capture_output=True, check=True)
+        killed = time.monotonic()
+        try:
+            time.sleep(max(0.0, delay - (time.monotonic() - killed)))
+            posted, posted_at = time.monotonic(), time.time()
+            post_alerts(drill_lab, survivors.values(), batch, count)
+            seen = {n: (int(am_metric(drill_lab, a, "alertmanager_peer_position")),
+                        int(am_metric(drill_lab, a, "alertmanager_cluster_members"))) for n, a in survivors.items()}
+            time.sleep(max(0.0, settle - (time.monotonic() - posted)))
+            received = receiver.notifications(mine)
+            dropped = sum(am_metric(drill_lab, a, "alertmanager_cluster_peers_left_total") - left[n]
+                          for n, a in survivors.items())
+        finally:
+            subprocess.run(["docker", "start", drill_lab.container(victim)], capture_output=True, check=True)
+        late = max((n["received"] for n in received), default=0.0)
+        rows.append({"delay": delay, "groups": count, **delivery_counts(received, count), "seen": seen,
+                     "false_removals": int(dropped) - lost * len(survivors),
+                     "last": late - posted_at if received else None})
+        for unit in (drill_lab.alertmanagers[name][1] for name in by_host[victim]):
+            wait_for(lambda u=unit: drill_lab.exec(victim, "systemctl", "is-active", u).stdout.strip() == "active", 90,
+                     f"{unit} on {victim}")
+    wait_for(lambda: set(cluster_sizes(drill_lab).values()) == {whole}, 180, "the cluster whole")
+    table = "; ".join(
+        f"{r['delay']}s: {r['groups']} groups, {r['duplicates']} duplicates, {r['missing']} missing, "
+        f"positions/members {', '.join(f'{p}/{m}' for p, m in r['seen'].values())}"
+        + (f", last sent {r['last']:.0f}s after the post" if r["last"] is not None else "")
+        + (f", {r['false_removals']} false removals" if r["false_removals"] else "")
+        for r in rows)
+    figures = f"{victim} ({lost} of {whole} instances) killed, groups posted to the {len(survivors)} survivors: {table}"
+    for r in rows:
+        if r["missing"]:
+            problems.append(f"{r['delay']}s after the loss: {r['missing']} of {r['groups']} groups never delivered")
+        if r["false_removals"]:
+            problems.append(f"{r['delay']}s after the loss: the survivors dropped {r['false_removals']} running member(s)")
+        if r["delay"] >= DUPLICATE_FREE_AFTER and r["duplicates"]:
+            problems.append(f"{r['delay']}s after the loss: {r['duplicates']} duplicates (none expected from "
+                            f"{DUPLICATE_FREE_AFTER}s on with the role's gossip settings)")
+    return figures, problems
+
+
 DRILLS = [
     ("1 Prometheus replica per shard down", drill_prometheus),
     ("2 Alertmanager position 0 down", drill_alertmanager_down),
@@ -1554,6 +1653,7 @@ DRILLS = [
     ("13 backup, destroy, restore", drill_backup_restore),
     ("14 database cluster members lost", drill_database_cluster),
     ("15 every Alertmanager lost: the heartbeat stops", drill_heartbeat),
+    ("16 the duplicate window after an Alertmanager host is lost", drill_duplicate_window),
     # Last: it leaves Prometheus on the new release, which site.yml without the archives refuses.
     ("10 rolling upgrade", drill_upgrade),
 ]
@@ -1562,7 +1662,7 @@ DRILLS = [
 # Drills that take minutes each (hosts made anew, tiers rebuilt, long outages, a
 # hundred probes) or that a scenario proves again: `make drill` runs them, --short
 # (make test) leaves them out unless --only names them.
-LONG_DRILLS = {2, 6, 8, 9, 11, 13, 14, 15}
+LONG_DRILLS = {2, 6, 8, 9, 11, 13, 14, 15, 16}
 
 
 def main():

@@ -62,3 +62,15 @@ def test_durations_read_as_the_heartbeat_drill_needs():
     assert drill._seconds("1m30s") == 90
     assert drill._seconds("500ms") == 0.5
     assert drill._seconds("2h") == 7200
+
+
+def test_each_group_notified_once_has_no_duplicate_and_none_missing():
+    once = [{"group_key": f"g{i}"} for i in range(5)]
+    assert drill.delivery_counts(once, 5) == {"duplicates": 0, "missing": 0}
+
+
+def test_a_group_notified_twice_is_a_duplicate_and_one_never_notified_is_missing():
+    notified = [{"group_key": "g0"}, {"group_key": "g0"}, {"group_key": "g1"}, {"group_key": "g1"},
+                {"group_key": "g1"}, {"group_key": "g2"}]
+    assert drill.delivery_counts(notified, 4) == {"duplicates": 3, "missing": 1}
+    assert drill.delivery_counts([], 3) == {"duplicates": 0, "missing": 3}
