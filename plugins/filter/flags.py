@@ -23,6 +23,10 @@ Filters
     ``grafana_extra_config | extra_settings_problems('grafana')`` -> the same for a
     tier's extra ini settings (Grafana's: a mapping of sections to settings; MariaDB's:
     one mapping of server settings).
+``gossip_problems``
+    ``{'alertmanager_cluster_probe_interval': '1s', ...} | gossip_problems`` -> one line
+    per refused Alertmanager gossip setting, naming its variable: each must be a Go
+    duration above zero, and the probe timeout shorter than the probe interval.
 """
 
 from __future__ import annotations
@@ -228,9 +232,50 @@ def extra_settings_problems(settings, tier):
     return problems
 
 
+# A Go duration as Alertmanager's flags take it: 1s, 500ms, 1m30s.
+_GO_DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_seconds(duration):
+    """Seconds of a Go duration such as ``1m30s`` or ``500ms``; None when it is not one."""
+    text = str(duration)
+    if not _GO_DURATION.match(text):
+        return None
+    return sum(float(number) * _GO_UNITS[unit]
+               for number, unit in re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", text))
+
+
+def gossip_problems(settings):
+    """One line per refused Alertmanager gossip setting (``settings``: variable -> value).
+
+    Each value goes to a ``--cluster.*`` flag, so it must be a Go duration above zero.
+    memberlist waits ``alertmanager_cluster_probe_timeout`` for a peer's direct answer and
+    then asks other peers within the same ``alertmanager_cluster_probe_interval``: a timeout
+    not shorter than the interval leaves no time for those indirect probes, and every
+    slow answer becomes a suspicion.
+    """
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(f"gossip_problems expects a mapping of variables to durations, got {settings!r}")
+    problems, seconds = [], {}
+    for variable, value in sorted(settings.items()):
+        seconds[variable] = go_seconds(value)
+        if not seconds[variable]:
+            problems.append(f"{variable} is {value!r}: a duration above zero such as 500ms, 1s or 1m30s is needed")
+    interval = seconds.get("alertmanager_cluster_probe_interval")
+    timeout = seconds.get("alertmanager_cluster_probe_timeout")
+    if interval and timeout and timeout >= interval:
+        problems.append(f"alertmanager_cluster_probe_timeout ({settings['alertmanager_cluster_probe_timeout']}) must "
+                        f"be shorter than alertmanager_cluster_probe_interval "
+                        f"({settings['alertmanager_cluster_probe_interval']}): memberlist asks other peers within "
+                        f"the interval once the timeout has passed")
+    return problems
+
+
 class FilterModule:
     """Extra flag and setting checks."""
 
     def filters(self):
         return {"extra_args_problems": extra_args_problems, "extra_args_words": extra_args_words,
+                "gossip_problems": gossip_problems,
                 "extra_settings_problems": extra_settings_problems}

@@ -139,6 +139,13 @@ def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):
         problems.append(f"host {first}: prometheus_scrape_jobs: {problem}")
 
 
+# roles/alertmanager's gossip defaults (a unit test keeps them equal).
+GOSSIP_DEFAULTS = {"alertmanager_cluster_peer_timeout": "15s", "alertmanager_cluster_gossip_interval": "200ms",
+                   "alertmanager_cluster_pushpull_interval": "10s", "alertmanager_cluster_probe_interval": "1s",
+                   "alertmanager_cluster_probe_timeout": "500ms", "alertmanager_cluster_settle_timeout": "1m0s",
+                   "alertmanager_cluster_tcp_timeout": "10s"}
+
+
 def _alertmanager_problems(groups, hostvars, problems):
     hosts = groups.get("alertmanager", [])
     if not hosts:
@@ -146,6 +153,9 @@ def _alertmanager_problems(groups, hostvars, problems):
     instances = _check(problems, peers.alertmanager_instances, hosts, hostvars)
     for instance in instances or []:
         _check(problems, peers.alertmanager_advertise_address, instances, instance["host"], instance["name"])
+    for host in hosts:
+        settings = {name: _setting(hostvars, host, name, default) for name, default in GOSSIP_DEFAULTS.items()}
+        problems += [f"host {host}: {line}" for line in flags.gossip_problems(settings)]
 
 
 def _secret_problems(groups, hostvars, problems):

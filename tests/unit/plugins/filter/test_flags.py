@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from flags import FilterModule, extra_args_problems, extra_args_words, extra_settings_problems
+from flags import FilterModule, extra_args_problems, extra_args_words, extra_settings_problems, go_seconds, gossip_problems
 
 
 def test_plain_flags_of_every_tier_pass():
@@ -109,4 +109,46 @@ def test_a_switched_off_insecure_setting_passes():
 
 
 def test_the_filters_are_registered():
-    assert set(FilterModule().filters()) == {"extra_args_problems", "extra_args_words", "extra_settings_problems"}
+    assert set(FilterModule().filters()) == {"extra_args_problems", "extra_args_words", "extra_settings_problems",
+                                           "gossip_problems"}
+
+
+GOSSIP = {"alertmanager_cluster_peer_timeout": "15s", "alertmanager_cluster_gossip_interval": "200ms",
+          "alertmanager_cluster_pushpull_interval": "1m0s", "alertmanager_cluster_probe_interval": "1s",
+          "alertmanager_cluster_probe_timeout": "500ms", "alertmanager_cluster_tcp_timeout": "10s"}
+
+
+@pytest.mark.parametrize("text,seconds", [("1s", 1.0), ("500ms", 0.5), ("1m30s", 90.0), ("1m0s", 60.0),
+                                          ("1.5s", 1.5), ("2h", 7200.0), ("1", None), ("1 s", None), ("", None),
+                                          ("s", None), ("-1s", None)])
+def test_go_seconds(text, seconds):
+    assert go_seconds(text) == seconds
+
+
+def test_upstream_gossip_defaults_pass():
+    assert gossip_problems(GOSSIP) == []
+    assert gossip_problems({**GOSSIP, "alertmanager_cluster_probe_interval": "500ms",
+                            "alertmanager_cluster_probe_timeout": "200ms"}) == []
+
+
+@pytest.mark.parametrize("variable,value", [("alertmanager_cluster_peer_timeout", "15"),
+                                            ("alertmanager_cluster_gossip_interval", "0s"),
+                                            ("alertmanager_cluster_tcp_timeout", "ten seconds"),
+                                            ("alertmanager_cluster_pushpull_interval", "")])
+def test_a_gossip_setting_that_is_no_duration_is_refused_by_name(variable, value):
+    problems = gossip_problems({**GOSSIP, variable: value})
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{variable} is {value!r}")
+
+
+@pytest.mark.parametrize("timeout", ["1s", "2s", "1000ms"])
+def test_a_probe_timeout_not_shorter_than_the_interval_is_refused(timeout):
+    problems = gossip_problems({**GOSSIP, "alertmanager_cluster_probe_timeout": timeout})
+    assert problems == [p for p in problems if p.startswith("alertmanager_cluster_probe_timeout")]
+    assert len(problems) == 1 and "shorter than alertmanager_cluster_probe_interval (1s)" in problems[0]
+
+
+def test_gossip_problems_wants_a_mapping():
+    with pytest.raises(AnsibleFilterError):
+        gossip_problems(["1s"])
+    assert FilterModule().filters()["gossip_problems"] is gossip_problems

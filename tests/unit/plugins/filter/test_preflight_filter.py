@@ -425,3 +425,23 @@ def test_extra_flags_and_settings_of_every_tier_are_checked_naming_host_and_vari
     # A flag set on a host outside the tier's group is not that host's concern.
     hostvars["lb1"]["prometheus_extra_args"] = {"web.enable-admin-api": True}
     assert len(inventory_problems(groups, hostvars)) == 5
+
+
+def test_gossip_settings_are_checked_per_host_with_the_roles_defaults():
+    groups, hostvars = inventory()
+    hostvars["a1"]["alertmanager_cluster_probe_timeout"] = "1s"      # not shorter than the default 1s interval
+    hostvars["a2"]["alertmanager_cluster_peer_timeout"] = "15"       # no unit
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("host a1: alertmanager_cluster_probe_timeout (1s) must be shorter than "
+                                  "alertmanager_cluster_probe_interval (1s)")
+    assert problems[1].startswith("host a2: alertmanager_cluster_peer_timeout is '15'")
+
+
+def test_the_gossip_defaults_are_the_roles():
+    import pathlib
+
+    import yaml
+    from preflight import GOSSIP_DEFAULTS
+    defaults = yaml.safe_load((pathlib.Path(__file__).parents[4] / "roles/alertmanager/defaults/main.yml").read_text())
+    assert GOSSIP_DEFAULTS == {name: str(defaults[name]) for name in GOSSIP_DEFAULTS}
