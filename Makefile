@@ -21,7 +21,7 @@ IMAGE_DIST := $(if $(filter mixed,$(DIST)),bookworm,$(DIST))
 LAB_IMAGE_FILE := .lab/image-$(IMAGE_DIST)
 LAB_IMAGES := --image "$$(cat $(LAB_IMAGE_FILE))"$(if $(filter mixed,$(DIST)), --odd-image "$$(cat .lab/image-trixie)")
 
-.PHONY: help venv prereqs image releases lab lab-up lab-farm lab-converge lab-summary lab-down shard-check drill drill-short bench test test-all lint unit molecule molecule-scenarios molecule-lane-1 molecule-lane-2 clean
+.PHONY: help venv prereqs image releases lab lab-up lab-farm lab-converge lab-summary lab-down shard-check dashboard-check drill drill-short bench test test-all lint unit molecule molecule-scenarios molecule-lane-1 molecule-lane-2 clean
 
 help:
 	@echo "make lab       lab hosts up, site.yml converged, service table"
@@ -31,6 +31,7 @@ help:
 	@echo "make releases  upstream-layout Prometheus/Alertmanager/node_exporter archives: .lab/releases"
 	@echo "DIST=bookworm|trixie|mixed  the Debian release of the lab and scenarios (default bookworm)"
 	@echo "make shard-check  every replica of the running lab scrapes what the shard plan says"
+	@echo "make dashboard-check  every dashboard panel's query returns data on the running lab"
 	@echo "make drill     HA drills against the running lab (after make lab), with a table of figures"
 	@echo "make bench     cold/warm converge, one-line rollouts, controller cost, drills: bench/results/stack.md"
 	@echo "make lab-down  remove the lab containers and network"
@@ -81,6 +82,10 @@ lab-down: venv
 shard-check: venv
 	$(BIN)/python scripts/shard-check.py
 
+# Every panel of the provisioned dashboards returns data on the running lab.
+dashboard-check: venv
+	$(BIN)/python scripts/dashboard-check.py
+
 # HA drills against the running lab: each takes a node away, measures, puts it back
 # (DRILL_ARGS=--upgrade adds the rolling upgrade to the archives of `make releases`).
 drill: venv
@@ -93,7 +98,7 @@ bench: prereqs
 # The short drills on a lab of its own, removed afterwards (part of make test).
 drill-short: prereqs
 	@set -e; trap '$(BIN)/python scripts/lab.py down' EXIT; \
-	  $(MAKE) --no-print-directory lab-up lab-farm lab-converge shard-check; \
+	  $(MAKE) --no-print-directory lab-up lab-farm lab-converge shard-check dashboard-check; \
 	  $(BIN)/python scripts/drill.py --short $(DRILL_ARGS)
 
 # `make test` (CI): every scenario on $(DIST), the short drills on a lab of both
@@ -131,6 +136,7 @@ lint: venv
 	$(BIN)/python scripts/check-argument-specs.py
 	$(BIN)/python scripts/role-readme.py --check
 	$(BIN)/python scripts/filter-docs.py --check
+	$(BIN)/python scripts/dashboards.py --check
 	$(BIN)/ansible-lint --offline -q
 
 unit: venv

@@ -1,0 +1,69 @@
+"""scripts/dashboards.py and scripts/dashboard-check.py: the dashboards as written, and how a panel is judged."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name, filename):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dashboards = load("dashboards", "dashboards.py")
+check = load("dashboard_check", "dashboard-check.py")
+
+
+def test_the_files_are_what_the_generator_writes():
+    files = dashboards.rendered()
+    assert sorted(p.name for p in files) == sorted(p.name for p in dashboards.DIRECTORY.glob("*.json"))
+    for path, text in files.items():
+        assert path.read_text() == text, f"{path.name}: run scripts/dashboards.py"
+
+
+def test_one_dashboard_per_tier():
+    assert set(dashboards.DASHBOARDS) >= {"promha-prometheus", "promha-alertmanager", "promha-storage",
+                                          "promha-front", "promha-database"}
+
+
+@pytest.mark.parametrize("uid", sorted(dashboards.DASHBOARDS))
+def test_each_dashboard_reads_the_global_view_with_unique_panels_laid_out_without_overlap(uid):
+    model = json.loads((dashboards.DIRECTORY / f"{uid}.json").read_text())
+    assert model["uid"] == uid
+    assert model["templating"]["list"][0]["current"]["value"] == "promha-remote-storage"
+    ids = [panel["id"] for panel in model["panels"]]
+    assert len(ids) == len(set(ids))
+    cells = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in model["panels"]]
+    assert len(cells) == len(set(cells))
+    titles = [panel["title"] for panel in model["panels"]]
+    assert len(titles) == len(set(titles))
+    for panel in model["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}"
+        assert [t["expr"] for t in panel["targets"]] and all(t["expr"].strip() for t in panel["targets"])
+
+
+def test_per_shard_panels_read_recorded_series_only():
+    # Remote write drops the shard label of scraped series: only job:* and the plan keep a shard.
+    for uid, (_title, panels) in dashboards.DASHBOARDS.items():
+        for title, expr, _legend, _unit in panels:
+            if "by (shard" in expr:
+                assert "job:" in expr, f"{uid}: {title}: {expr}"
+
+
+def test_panel_queries_include_rows_nested_panels():
+    model = {"panels": [{"title": "a", "targets": [{"expr": "up"}, {"expr": ""}]},
+                        {"title": "row", "type": "row", "panels": [{"title": "b", "targets": [{"expr": "x"}]}]}]}
+    assert check.panel_queries(model) == [("a", "up"), ("b", "x")]
+
+
+def test_a_panel_with_series_passes_and_one_without_or_with_an_error_fails():
+    assert check.verdict({"status": "success", "data": {"result": [{"metric": {}, "value": [0, "1"]}]}}) == (1, None)
+    assert check.verdict({"status": "success", "data": {"result": []}}) == (0, "no data")
+    series, problem = check.verdict({"status": "error", "errorType": "bad_data", "error": "parse error"})
+    assert series == 0 and problem == "error: bad_data parse error"
