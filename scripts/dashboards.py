@@ -101,6 +101,11 @@ DASHBOARDS = {
          "{{instance}}", "short"),
     ]),
     "promha-front": ("Front: balancers and floating address (promha)", [
+        ("Front paths answering through the floating address (1: yes)", 'probe_success{job="front"}',
+         "{{instance}}", "short"),
+        ("Time to answer, per front path", 'probe_duration_seconds{job="front"}', "{{instance}}", "s"),
+        ("Days until the certificate the front presents expires",
+         'min by (instance) (probe_ssl_earliest_cert_expiry{job="front"} - time()) / 86400', "{{instance}}", "d"),
         ("Who holds the floating address (1: holds it)", "promha_keepalived_holds_address",
          "{{instance}} {{vrrp_instance}}", "short"),
         ("Balancers holding each address (1 is right)", "sum by (vrrp_instance) (promha_keepalived_holds_address)",

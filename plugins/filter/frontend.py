@@ -24,6 +24,11 @@ Filters
     ``groups['prometheus'] | prometheus_upstreams(hostvars, global_hosts=groups['prometheus_global'])``
     -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
     'servers': ['10.0.0.21:9090', ...]}, ..., {'name': 'prometheus_global', ...}]``.
+``front_probes``
+    ``'https://10.0.0.70' | front_probes(upstreams, alertmanager=true, storage=true, grafana=false)``
+    -> ``[{'targets': ['https://10.0.0.70/prometheus/shard-0/-/ready', ...],
+    'labels': {'module': 'front_prometheus'}}, ...]``: every path of the front, as a
+    user calls it, grouped by the blackbox module (credentials) that probes it.
 ``grafana_prometheus_datasources``
     ``upstreams | grafana_prometheus_datasources('http://10.0.0.70')`` -> one Grafana
     data source per upstream, through the front; the global tier is the default
@@ -131,6 +136,31 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
             "servers": peers.host_ports(global_hosts, hostvars, port, port_var=port_var),
         })
     return upstreams
+
+
+# What a user calls on each path of the front: a cheap call that needs the tier's
+# credentials (nginx passes them through), or Grafana's health check.
+FRONT_PROBE_CALLS = {"prometheus": "-/ready", "alertmanager": "/alertmanager/-/ready",
+                     "storage": "/storage/api/v1/query?query=1", "grafana": "/grafana/api/health"}
+
+
+def front_probes(front_url, upstreams, alertmanager=True, storage=True, grafana=True):
+    """The front's paths to probe through ``front_url`` (the floating address), as file_sd groups
+    labelled with the blackbox module of the credentials each needs (``front_<tier>``).
+
+    ``upstreams`` are ``prometheus_upstreams`` (one path per shard and the global tier); the
+    other tiers' paths are probed when the front serves them.
+    """
+    if not isinstance(front_url, str) or not front_url.startswith(("http://", "https://")):
+        raise AnsibleFilterError(f"front_probes: the front's URL must be http(s)://address[:port], got {front_url!r}")
+    if not isinstance(upstreams, list) or any(not isinstance(u, dict) or "path" not in u for u in upstreams):
+        raise AnsibleFilterError(f"front_probes: expects prometheus_upstreams' list, got {upstreams!r}")
+    base = front_url.rstrip("/")
+    groups = [("prometheus", [base + u["path"] + FRONT_PROBE_CALLS["prometheus"] for u in upstreams])]
+    for tier, wanted in (("alertmanager", alertmanager), ("storage", storage), ("grafana", grafana)):
+        if wanted:
+            groups.append((tier, [base + FRONT_PROBE_CALLS[tier]]))
+    return [{"targets": targets, "labels": {"module": f"front_{tier}"}} for tier, targets in groups if targets]
 
 
 def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password="", ca_pem="",
@@ -268,6 +298,7 @@ class FilterModule:
             "not_ip_addresses": not_ip_addresses,
             "mysql_stale_accounts": mysql_stale_accounts,
             "prometheus_upstreams": prometheus_upstreams,
+            "front_probes": front_probes,
             "grafana_prometheus_datasources": grafana_prometheus_datasources,
             "ini_problems": ini_problems,
             "grafana_provisioning_problems": grafana_provisioning_problems,

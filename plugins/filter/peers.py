@@ -463,6 +463,9 @@ WEB_SERVICES = (
     ("mysql", ("mysql",), None, True),
     ("mysqld-exporter", ("mysql",), None, False),
     ("nginx", ("loadbalancer",), None, False),
+    # The front's probes: each shard replica's blackbox_exporter, called on the loopback
+    # address by its own Prometheus (only where there is a front to probe).
+    ("blackbox-exporter", ("prometheus",), None, False),
 )
 
 
@@ -477,7 +480,11 @@ def stack_certificates(groups, hostvars):
         for service, serving, shared, client in WEB_SERVICES:
             if not any(host in groups.get(group, []) for group in serving):
                 continue
+            if service == "blackbox-exporter" and not groups.get("loadbalancer"):
+                continue
             names = list(own)
+            if service == "blackbox-exporter":
+                names.append("IP:127.0.0.1")
             if shared:
                 names.append(f"DNS:{_setting(hostvars, host, *shared)}")
             if service == "nginx":
@@ -710,6 +717,9 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         clients = _networks("firewall_rules", client_sources, "firewall_client_sources")
         anywhere = "0.0.0.0/0" in clients[0] and "::/0" in clients[1]
         allow("front", ("tcp",), front_ports, ([], []) if anywhere else clients, anywhere=anywhere)
+        if not anywhere:
+            # The shard replicas probe the front's paths as users do (the front job).
+            allow("front", ("tcp",), front_ports, callers(("prometheus",)))
     extra = _setting(hostvars, host, "firewall_extra_rules", [])
     if isinstance(extra, (str, dict)) or not hasattr(extra, "__iter__"):
         raise AnsibleFilterError(f"firewall_rules: firewall_extra_rules of {host!r} must be a list, got {extra!r}")

@@ -397,6 +397,53 @@ def test_the_holder_is_exported_and_follows_a_move():
         docker(holder, "systemctl", "start", "keepalived")
 
 
+def front_probes(replica):
+    """``{path probed: probe_success}`` of the front job, as ``replica``'s Prometheus last scraped them."""
+    status, _, body = get(f"https://{REPLICAS[replica]}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": 'probe_success{job="front"}'}), timeout=5)
+    assert status == 200, body
+    return {r["metric"]["instance"]: float(r["value"][1]) for r in json.loads(body)["data"]["result"]}
+
+
+def test_every_replica_probes_each_path_of_the_front_through_the_floating_address():
+    front = f"https://{VIP}:443"
+    wanted = {f"{front}{SHARD_PATH}/-/ready", f"{front}/alertmanager/-/ready"} | (
+        {f"{front}/grafana/api/health"} if PACKAGE else set())
+    for replica in REPLICAS:
+        found = wait_for(lambda r=replica: (lambda p: p if set(p) == wanted and all(v == 1 for v in p.values())
+                                            else None)(front_probes(r)), 90,
+                         f"{replica}: every front path probed and answering")
+        assert set(found) == wanted
+        # blackbox_exporter answers on the loopback address only, with TLS and credentials.
+        listening = [line.split()[3] for line in docker(replica, "ss", "-Htln", "sport = :9115").stdout.splitlines()]
+        assert listening == ["127.0.0.1:9115"], listening
+        # Without credentials, on the host itself, with its CA: 401.
+        unauthenticated = docker(replica, "python3", "-c", (
+            "import ssl, urllib.error, urllib.request\n"
+            "context = ssl.create_default_context(cafile='/etc/prometheus/blackbox/ca.crt')\n"
+            "try:\n"
+            "    print(urllib.request.urlopen('https://127.0.0.1:9115/metrics', context=context).status)\n"
+            "except urllib.error.HTTPError as error:\n"
+            "    print(error.code)\n"))
+        assert unauthenticated.stdout.strip() == "401", unauthenticated
+
+
+def test_a_front_path_that_fails_reads_as_failing():
+    # A balancer's nginx stopped while the other holds the address changes nothing;
+    # both stopped, every path fails its probe, and answers again once they are back.
+    replica = next(iter(REPLICAS))
+    for name in BALANCERS:
+        docker(name, "systemctl", "stop", "nginx")
+    try:
+        wait_for(lambda: (lambda p: p and all(v == 0 for v in p.values()))(front_probes(replica)), 90,
+                 "every front path failing its probe")
+    finally:
+        for name in BALANCERS:
+            docker(name, "systemctl", "start", "nginx")
+    wait_for(lambda: (lambda p: p and all(v == 1 for v in p.values()))(front_probes(replica)), 120,
+             "every front path answering again")
+
+
 def test_floating_address_moves_when_the_balancer_dies():
     holder = wait_for(vip_holder, 30, "a balancer holding the floating address")
     try:

@@ -112,7 +112,8 @@ def test_balancers_open_the_front_to_anyone_by_default_and_vrrp_to_each_other():
     assert ("vrrp", "vrrp") not in found
     limited = rules("lb-1", client_sources=["198.51.100.0/24", "2001:db8::/32"])
     assert limited["front", "tcp"]["anywhere"] is False
-    assert limited["front", "tcp"]["v4"] == ["198.51.100.0/24"]
+    # The shard replicas too: they probe the front's paths as users do.
+    assert limited["front", "tcp"]["v4"] == ["10.0.0.21", "10.0.0.22", "198.51.100.0/24"]
     assert limited["front", "tcp"]["v6"] == ["2001:db8::/32"]
 
 

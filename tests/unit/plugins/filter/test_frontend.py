@@ -4,6 +4,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from frontend import (
     FilterModule,
+    front_probes,
     grafana_prometheus_datasources,
     grafana_provisioning_problems,
     ini_problems,
@@ -221,6 +222,34 @@ def test_filter_module_exports_every_filter():
     assert set(filters) == {
         "secret_problem", "secret_problems", "not_ip_addresses", "mysql_stale_accounts",
         "prometheus_upstreams", "grafana_prometheus_datasources", "ini_problems",
-        "grafana_provisioning_problems",
+        "grafana_provisioning_problems", "front_probes",
     }
     assert all(callable(f) for f in filters.values())
+
+
+UPSTREAMS = [{"name": "prometheus_shard_0", "path": "/prometheus/shard-0/"},
+             {"name": "prometheus_shard_1", "path": "/prometheus/shard-1/"},
+             {"name": "prometheus_global", "path": "/prometheus/global/"}]
+
+
+def test_every_path_of_the_front_is_probed_with_its_tiers_module():
+    assert front_probes("https://10.0.0.70/", UPSTREAMS) == [
+        {"targets": ["https://10.0.0.70/prometheus/shard-0/-/ready", "https://10.0.0.70/prometheus/shard-1/-/ready",
+                     "https://10.0.0.70/prometheus/global/-/ready"], "labels": {"module": "front_prometheus"}},
+        {"targets": ["https://10.0.0.70/alertmanager/-/ready"], "labels": {"module": "front_alertmanager"}},
+        {"targets": ["https://10.0.0.70/storage/api/v1/query?query=1"], "labels": {"module": "front_storage"}},
+        {"targets": ["https://10.0.0.70/grafana/api/health"], "labels": {"module": "front_grafana"}},
+    ]
+
+
+def test_paths_the_front_does_not_serve_are_not_probed():
+    probes = front_probes("http://[fd00::70]:8080", [], alertmanager=False, storage=True, grafana=False)
+    assert probes == [{"targets": ["http://[fd00::70]:8080/storage/api/v1/query?query=1"],
+                       "labels": {"module": "front_storage"}}]
+
+
+@pytest.mark.parametrize("url,upstreams", [("10.0.0.70", UPSTREAMS), (None, UPSTREAMS),
+                                           ("https://10.0.0.70", [{"name": "x"}]), ("https://10.0.0.70", "x")])
+def test_front_probes_refuses_what_it_cannot_use(url, upstreams):
+    with pytest.raises(AnsibleFilterError, match="front_probes"):
+        front_probes(url, upstreams)

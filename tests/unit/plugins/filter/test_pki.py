@@ -24,13 +24,21 @@ def test_one_certificate_per_service_a_host_runs_each_with_only_that_services_na
         ("am-1", "node-exporter", "web/am-1/node-exporter"), ("am-1", "alertmanager", "web/am-1/alertmanager"),
         ("lb-1", "node-exporter", "web/lb-1/node-exporter"), ("lb-1", "nginx", "web/lb-1/nginx"),
         ("prom-a", "node-exporter", "web/prom-a/node-exporter"), ("prom-a", "prometheus", "web/prom-a/prometheus"),
-        ("am-1", "gossip", "gossip/am-1")]
+        ("prom-a", "blackbox-exporter", "web/prom-a/blackbox-exporter"), ("am-1", "gossip", "gossip/am-1")]
     assert by(certs, "prom-a", "prometheus") == ["IP:10.0.0.11", "DNS:prom-a", "DNS:prom.internal"]
     assert by(certs, "prom-a", "node-exporter") == ["IP:10.0.0.11", "DNS:prom-a", "DNS:node-exporter"]
     assert by(certs, "am-1", "alertmanager") == ["IP:fd00::21", "DNS:am-1", "DNS:alertmanager"]
     # Server use only, but where a service must call its peers with it (gossip).
     assert {(c["service"], c["client"]) for c in certs} == {
-        ("node-exporter", False), ("alertmanager", False), ("nginx", False), ("prometheus", False), ("gossip", True)}
+        ("node-exporter", False), ("alertmanager", False), ("nginx", False), ("prometheus", False),
+        ("blackbox-exporter", False), ("gossip", True)}
+
+
+def test_the_front_probes_certificate_is_for_the_loopback_address_and_only_where_there_is_a_front():
+    assert by(stack_certificates(GROUPS, HOSTVARS), "prom-a", "blackbox-exporter") == [
+        "IP:10.0.0.11", "DNS:prom-a", "IP:127.0.0.1"]
+    no_front = {"all": ["prom-a"], "prometheus": ["prom-a"]}
+    assert [c["service"] for c in stack_certificates(no_front, HOSTVARS)] == ["node-exporter", "prometheus"]
 
 
 def test_balancer_carries_floating_address_and_server_name_on_nginx_only():
@@ -88,7 +96,7 @@ def paths_of(plan):
 
 
 ALL_PATHS = ["web/am-1/node-exporter", "web/am-1/alertmanager", "web/lb-1/node-exporter", "web/lb-1/nginx",
-             "web/prom-a/node-exporter", "web/prom-a/prometheus", "gossip/am-1"]
+             "web/prom-a/node-exporter", "web/prom-a/prometheus", "web/prom-a/blackbox-exporter", "gossip/am-1"]
 
 
 def test_plan_of_an_empty_directory_issues_everything():
