@@ -158,6 +158,25 @@ def _alertmanager_problems(groups, hostvars, problems):
         problems += [f"host {host}: {line}" for line in flags.gossip_problems(settings)]
 
 
+def _front_probe_problems(groups, hostvars, problems):
+    """The front's probes (roles/prometheus) on each shard replica: the front's URL, the probe's
+    timeout and blackbox_exporter's port, where they are set."""
+    if not groups.get("loadbalancer"):
+        return
+    for host in groups.get("prometheus", []):
+        url = _setting(hostvars, host, "prometheus_front_url", "")
+        if url and not re.fullmatch(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", str(url)):
+            problems.append(f"host {host}: prometheus_front_url {url!r} must be http(s)://address[:port] (the front "
+                            "as users reach it, no path); leave it empty for the balancers' floating address")
+        timeout = _setting(hostvars, host, "prometheus_front_probe_timeout", "5s")
+        if not re.fullmatch(r"[0-9]+(ms|s|m)", str(timeout)) or not flags.go_seconds(timeout):
+            problems.append(f"host {host}: prometheus_front_probe_timeout {timeout!r} must be a duration above zero "
+                            "such as 5s, shorter than the scrape timeout")
+        port = _setting(hostvars, host, "prometheus_blackbox_port", 9115)
+        if not str(port).isdigit() or not 0 < int(port) < 65536:
+            problems.append(f"host {host}: prometheus_blackbox_port {port!r} must be a port number (1-65535)")
+
+
 def _secret_problems(groups, hostvars, problems):
     for host in groups.get("mysql", []):
         for line in frontend.secret_problems(
@@ -498,7 +517,7 @@ def inventory_problems(groups, hostvars):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
-                  _secret_problems, _database_tls_problems, _database_cluster_problems, _web_problems,
+                  _front_probe_problems, _secret_problems, _database_tls_problems, _database_cluster_problems, _web_problems,
                   _balancer_problems, _firewall_problems, _extra_problems):
         check(groups, hostvars, problems)
     if _production(groups, hostvars):

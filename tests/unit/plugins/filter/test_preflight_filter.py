@@ -445,3 +445,29 @@ def test_the_gossip_defaults_are_the_roles():
     from preflight import GOSSIP_DEFAULTS
     defaults = yaml.safe_load((pathlib.Path(__file__).parents[4] / "roles/alertmanager/defaults/main.yml").read_text())
     assert GOSSIP_DEFAULTS == {name: str(defaults[name]) for name in GOSSIP_DEFAULTS}
+
+
+
+@pytest.mark.parametrize("variable,value,expected", [
+    ("prometheus_front_url", "10.0.0.70", "prometheus_front_url '10.0.0.70' must be http(s)://address[:port]"),
+    ("prometheus_front_url", "https://front.example.org/grafana/",
+     "prometheus_front_url 'https://front.example.org/grafana/' must be http(s)://address[:port]"),
+    ("prometheus_front_probe_timeout", "5", "prometheus_front_probe_timeout '5' must be a duration above zero"),
+    ("prometheus_front_probe_timeout", "0s", "prometheus_front_probe_timeout '0s' must be a duration above zero"),
+    ("prometheus_blackbox_port", 70000, "prometheus_blackbox_port 70000 must be a port number"),
+])
+def test_front_probe_settings_are_checked_naming_the_host_and_variable(variable, value, expected):
+    groups, hostvars = inventory()
+    hostvars["p2"][variable] = value
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 1 and problems[0].startswith(f"host p2: {expected}"), problems
+
+
+def test_good_front_probe_settings_pass_and_are_not_checked_without_a_front():
+    groups, hostvars = inventory()
+    hostvars["p1"].update(prometheus_front_url="https://[fd00::70]:8443", prometheus_front_probe_timeout="4s",
+                          prometheus_blackbox_port=19115)
+    assert inventory_problems(groups, hostvars) == []
+    del groups["loadbalancer"]
+    hostvars["p1"]["prometheus_front_url"] = "no url"
+    assert not any("prometheus_front_url" in p for p in inventory_problems(groups, hostvars))
