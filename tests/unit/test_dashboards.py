@@ -67,3 +67,11 @@ def test_a_panel_with_series_passes_and_one_without_or_with_an_error_fails():
     assert check.verdict({"status": "success", "data": {"result": []}}) == (0, "no data")
     series, problem = check.verdict({"status": "error", "errorType": "bad_data", "error": "parse error"})
     assert series == 0 and problem == "error: bad_data parse error"
+
+
+def test_the_grafana_role_provisions_every_dashboard_file():
+    # Every file scripts/dashboards.py writes, not a list kept by hand that a new tier's file could miss.
+    import yaml
+    role_vars = yaml.safe_load((ROOT / "roles" / "grafana" / "vars" / "main.yml").read_text())
+    assert "fileglob', role_path ~ '/files/dashboards/*.json')" in role_vars["_grafana_dashboard_files"]
+    assert all(path.parent == dashboards.DIRECTORY for path in dashboards.rendered())
