@@ -18,7 +18,9 @@ Filters
     Without the key the salt is unpredictable: a guess at the password cannot be
     checked against the salt in web.yml, only through bcrypt's full cost. Without a
     seed, a hash in ``existing`` (the file's text) is kept while it still matches,
-    and a new password gets a random salt.
+    and a new password gets a random salt. ``rounds`` (default 10) is bcrypt's
+    cost: lower only for a generated password checked on every request without
+    a cache (nginx's auth_basic).
 ``tls_problems``
     ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
     ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
@@ -85,23 +87,25 @@ def _existing_hashes(existing):
     return users if isinstance(users, dict) else {}
 
 
-def _derived_salt(key, seed, name, password):
+def _derived_salt(key, seed, name, password, rounds=BCRYPT_ROUNDS):
     """A bcrypt salt from HMAC-SHA256(key, seed, user and password): stable, distinct per host and user,
     and unpredictable without the key."""
     digest = hmac.new(key.encode(), b"\0".join((seed.encode(), name.encode(), password)), hashlib.sha256).digest()[:16]
     standard = base64.b64encode(digest).decode()[:22]
-    return f"$2b${BCRYPT_ROUNDS:02d}${standard.translate(_BCRYPT_ALPHABET)}".encode()
+    return f"$2b${rounds:02d}${standard.translate(_BCRYPT_ALPHABET)}".encode()
 
 
-def web_users(users, existing="", seed="", hash_key=""):
+def web_users(users, existing="", seed="", hash_key="", rounds=BCRYPT_ROUNDS):
     """Hash ``{name: plain password}`` with bcrypt: a salt keyed by ``hash_key`` and ``seed``, else keep matching
-    hashes."""
+    hashes. ``rounds`` is bcrypt's cost (4 to 31)."""
     if not isinstance(users, dict):
         raise AnsibleFilterError(f"web_users: expected a mapping of user name to password, got {type(users).__name__}")
     if seed and users and (not isinstance(hash_key, str) or len(hash_key) < 16):
         raise AnsibleFilterError("web_users: the hash key is missing or shorter than 16 characters: "
                                  "credentials/web_hash_key under stack_secrets_dir, made by roles/pki "
                                  "(playbooks/pki.yml, the first step of site.yml)")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 4 <= rounds <= 31:
+        raise AnsibleFilterError(f"web_users: rounds must be an integer from 4 to 31 (bcrypt's cost), got {rounds!r}")
     bcrypt = _bcrypt()
     old = _existing_hashes(existing)
     hashed = {}
@@ -115,7 +119,7 @@ def web_users(users, existing="", seed="", hash_key=""):
             raise AnsibleFilterError(f"web_users: the password of user {name!r} is longer than "
                                      f"{BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use whole")
         if seed:
-            hashed[name] = _bcrypt().hashpw(secret, _derived_salt(hash_key, seed, name, secret)).decode()
+            hashed[name] = bcrypt.hashpw(secret, _derived_salt(hash_key, seed, name, secret, rounds)).decode()
             continue
         current = old.get(name)
         if isinstance(current, str):
@@ -125,7 +129,7 @@ def web_users(users, existing="", seed="", hash_key=""):
                     continue
             except ValueError:
                 pass  # not a bcrypt hash: replace it
-        hashed[name] = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+        hashed[name] = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=rounds)).decode()
     return hashed
 
 

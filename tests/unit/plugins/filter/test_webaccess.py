@@ -69,6 +69,16 @@ def test_a_seed_gives_a_stable_hash_per_host_and_user_without_reading_the_host()
     assert other_key["promha"] != first["promha"]                  # another key, another salt
 
 
+def test_rounds_sets_bcrypts_cost_and_a_cost_out_of_range_is_refused():
+    cheap = web_users({"promha": "s3cret-password-1"}, seed="lb-1", hash_key=KEY, rounds=4)
+    assert cheap["promha"].startswith("$2b$04$") and bcrypt.checkpw(b"s3cret-password-1", cheap["promha"].encode())
+    assert web_users({"promha": "s3cret-password-1"}, seed="lb-1", hash_key=KEY)["promha"].startswith("$2b$10$")
+    assert web_users({"promha": "s3cret-password-1"}, rounds=5)["promha"].startswith("$2b$05$")
+    for bad in (3, 32, "4", True):
+        with pytest.raises(AnsibleFilterError, match="rounds must be an integer from 4 to 31"):
+            web_users({"promha": "s3cret-password-1"}, rounds=bad)
+
+
 def test_the_salt_cannot_be_computed_from_a_guess_without_the_key():
     """The old derivation (HMAC of the password over host and user) let a guess be checked at HMAC speed
     against the salt in web.yml; with the controller's key in the HMAC, the known inputs do not give it."""
