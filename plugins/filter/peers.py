@@ -56,7 +56,7 @@ Filters
     ``{host, kind, service, path, names, client}``. ``kind`` ``web``: one per
     service a host runs (``node-exporter`` on every host, ``prometheus``,
     ``alertmanager``, ``remote-storage``, ``grafana``, ``mysql``,
-    ``mysqld-exporter``, ``nginx``), at ``web/<host>/<service>`` under the
+    ``mysqld-exporter``, ``nginx``, ``nginx-exporter``, ``blackbox-exporter``), at ``web/<host>/<service>`` under the
     secrets directory, each with its own key, so one daemon's key opens no other
     service. ``names`` are subjectAltNames (``IP:10.0.0.1``, ``DNS:prometheus``):
     the host's address, its inventory name, the shared name that service's clients
@@ -463,6 +463,8 @@ WEB_SERVICES = (
     ("mysql", ("mysql",), None, True),
     ("mysqld-exporter", ("mysql",), None, False),
     ("nginx", ("loadbalancer",), None, False),
+    # nginx's own metrics port (prometheus-nginx-exporter behind it, on the loopback address).
+    ("nginx-exporter", ("loadbalancer",), None, False),
     # The front's probes: each shard replica's blackbox_exporter, called on the loopback
     # address by its own Prometheus (only where there is a front to probe).
     ("blackbox-exporter", ("prometheus",), None, False),
@@ -570,8 +572,10 @@ _FLOWS = (
     ("galera_ist", "mysql", ("tcp",), ("mysql_galera_ist_port", 4568), ("mysql",), False),
     ("galera_sst", "mysql", ("tcp",), ("mysql_galera_sst_port", 4444), ("mysql",), False),
     ("galera", "mysql_arbitrator", ("tcp",), ("mysql_galera_port", 4567), ("mysql", "mysql_arbitrator"), False),
-    ("grafana", "grafana", ("tcp",), ("grafana_http_port", 3000), ("loadbalancer",), True),
+    # The balancers proxy to Grafana; the shards' replicas scrape its /metrics.
+    ("grafana", "grafana", ("tcp",), ("grafana_http_port", 3000), ("loadbalancer", "prometheus"), True),
     ("grafana_ha", "grafana", ("tcp", "udp"), ("grafana_ha_port", 9094), ("grafana",), False),
+    ("nginx_exporter", "loadbalancer", ("tcp",), ("nginx_exporter_port", 9113), ("prometheus",), True),
     ("vrrp", "loadbalancer", ("vrrp",), None, ("loadbalancer",), False),
     ("vrrp", "mysql", ("vrrp",), None, ("mysql",), False),
 )

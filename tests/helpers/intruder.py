@@ -82,6 +82,8 @@ def intruder_plan(topo):
         http(f"{host} GET node_exporter /metrics", "GET", topo.url(host, "node_exporter_port", "/metrics"))
     for host in topo.hosts("mysql"):
         http(f"{host} GET mysqld_exporter /metrics", "GET", topo.url(host, "mysql_exporter_port", "/metrics"))
+    for host in topo.hosts("loadbalancer"):
+        http(f"{host} GET nginx metrics /metrics", "GET", topo.url(host, "nginx_exporter_port", "/metrics"))
     for host in topo.hosts("mysql"):
         plan.append({"name": f"{host} MySQL login", "kind": "mysql", "address": topo.address(host),
                      "port": int(topo.setting(host, "mysql_port"))})
@@ -98,6 +100,7 @@ def intruder_plan(topo):
     tls_ports += [(host, "node_exporter", "node_exporter_port") for host in topo.hosts("all")]
     tls_ports += [(host, "remote_storage", "remote_storage_port") for host in topo.hosts("remote_storage")]
     tls_ports += [(host, "mysql_exporter", "mysql_exporter_port") for host in topo.hosts("mysql")]
+    tls_ports += [(host, "nginx_exporter", "nginx_exporter_port") for host in topo.hosts("loadbalancer")]
     for host, tier, port_var in tls_ports:
         if topo.access(tier)["scheme"] == "https":
             cbc(f"{host} {tier}", topo.address(host), topo.setting(host, port_var))

@@ -46,6 +46,9 @@ ACCESS = {
     # The database hosts' exporter shares node_exporter's credential.
     "mysql_exporter": ("mysql_exporter_web_tls_enabled", "mysql_exporter_web_basic_auth_username",
                        "mysql_exporter_web_basic_auth_password", "mysql_exporter_web_tls_ca_src", "node_exporter_web"),
+    # nginx's metrics server on the balancers, the same credential again.
+    "nginx_exporter": ("nginx_exporter_tls_enabled", "nginx_exporter_basic_auth_username",
+                       "nginx_exporter_basic_auth_password", "nginx_exporter_tls_ca_src", "node_exporter_web"),
     "remote_storage": ("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
                        "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
     # Grafana's port has no basic auth of the stack's (users log in to Grafana itself).
@@ -53,7 +56,7 @@ ACCESS = {
 }
 # The tier behind a port variable (others are plain HTTP here).
 PORT_TIER = {"prometheus_port": "prometheus", "node_exporter_port": "node_exporter",
-             "mysql_exporter_port": "mysql_exporter",
+             "mysql_exporter_port": "mysql_exporter", "nginx_exporter_port": "nginx_exporter",
              "remote_storage_port": "remote_storage", "grafana_http_port": "grafana"}
 _REFERENCE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
@@ -153,7 +156,7 @@ class Topology:
 
     def access(self, tier):
         """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter,
-        mysql_exporter, remote_storage, grafana)."""
+        mysql_exporter, nginx_exporter, remote_storage, grafana)."""
         tls_var, user_var, password_var, ca_var, credential = ACCESS[tier]
         tls = self._stack_value(tls_var)
         tls = (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")

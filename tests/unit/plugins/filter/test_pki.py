@@ -23,6 +23,7 @@ def test_one_certificate_per_service_a_host_runs_each_with_only_that_services_na
     assert [(c["host"], c["service"], c["path"]) for c in certs] == [
         ("am-1", "node-exporter", "web/am-1/node-exporter"), ("am-1", "alertmanager", "web/am-1/alertmanager"),
         ("lb-1", "node-exporter", "web/lb-1/node-exporter"), ("lb-1", "nginx", "web/lb-1/nginx"),
+        ("lb-1", "nginx-exporter", "web/lb-1/nginx-exporter"),
         ("prom-a", "node-exporter", "web/prom-a/node-exporter"), ("prom-a", "prometheus", "web/prom-a/prometheus"),
         ("prom-a", "blackbox-exporter", "web/prom-a/blackbox-exporter"), ("am-1", "gossip", "gossip/am-1")]
     assert by(certs, "prom-a", "prometheus") == ["IP:10.0.0.11", "DNS:prom-a", "DNS:prom.internal"]
@@ -31,7 +32,7 @@ def test_one_certificate_per_service_a_host_runs_each_with_only_that_services_na
     # Server use only, but where a service must call its peers with it (gossip).
     assert {(c["service"], c["client"]) for c in certs} == {
         ("node-exporter", False), ("alertmanager", False), ("nginx", False), ("prometheus", False),
-        ("blackbox-exporter", False), ("gossip", True)}
+        ("nginx-exporter", False), ("blackbox-exporter", False), ("gossip", True)}
 
 
 def test_the_front_probes_certificate_is_for_the_loopback_address_and_only_where_there_is_a_front():
@@ -96,7 +97,8 @@ def paths_of(plan):
 
 
 ALL_PATHS = ["web/am-1/node-exporter", "web/am-1/alertmanager", "web/lb-1/node-exporter", "web/lb-1/nginx",
-             "web/prom-a/node-exporter", "web/prom-a/prometheus", "web/prom-a/blackbox-exporter", "gossip/am-1"]
+             "web/lb-1/nginx-exporter", "web/prom-a/node-exporter", "web/prom-a/prometheus",
+             "web/prom-a/blackbox-exporter", "gossip/am-1"]
 
 
 def test_plan_of_an_empty_directory_issues_everything():
