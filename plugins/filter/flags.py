@@ -115,6 +115,7 @@ _INI_OWNED = {
         "database": {"type", "host", "name", "user", "password", "ssl_mode", "ca_cert_path", "server_cert_name"},
         "security": {"admin_user", "admin_password", "secret_key", "cookie_secure"},
         "unified_alerting": {"ha_listen_address", "ha_advertise_address", "ha_peers"},
+        "metrics": {"enabled", "basic_auth_username", "basic_auth_password"},
     },
     "mysql": {"": {"bind_address", "port", "ssl_cert", "ssl_key", "ssl_ca", "wsrep_provider", "wsrep_cluster_name",
                    "wsrep_cluster_address", "wsrep_node_name", "wsrep_node_address", "wsrep_sst_receive_address",

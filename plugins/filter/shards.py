@@ -388,7 +388,8 @@ STATIC_LABEL = "__tmp_promha_static"
 # The jobs the prometheus role builds itself (roles/prometheus/vars/main.yml); a site's
 # own job may not take these names. The first and the last are not sharded (a pair
 # scrapes itself; the global tier federates every shard), so plans leave them out.
-TOOLKIT_JOB_NAMES = ("prometheus", "node", "alertmanager", "remote_storage", "mysql", "federate", "vrrp", "front")
+TOOLKIT_JOB_NAMES = ("prometheus", "node", "alertmanager", "remote_storage", "mysql", "federate", "vrrp", "front", "nginx",
+                     "grafana")
 UNSHARDED_JOB_NAMES = ("prometheus", "federate")
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 

@@ -66,6 +66,8 @@ SECRETS = EPHEMERAL / "secrets"
 WEB_CA = SECRETS / "web" / "ca.crt"
 PROM_AUTH = ("promha", (SECRETS / "credentials" / "prometheus_web").read_text().strip())
 AM_AUTH = ("promha", (SECRETS / "credentials" / "alertmanager_web").read_text().strip())
+# The exporters' account: node_exporter, mysqld_exporter, nginx's metrics server, Grafana's /metrics.
+EXPORTER_AUTH = ("promha", (SECRETS / "credentials" / "node_exporter_web").read_text().strip())
 
 
 def basic(auth):
@@ -172,6 +174,9 @@ def test_grafana_ini_shares_database_and_secret_key(tmp_path):
         others = sorted(f"{address}:9094" for name, address in GRAFANA.items() if name != host)
         assert config["unified_alerting"]["ha_peers"].split(",") == others, host
         assert config["unified_alerting"]["ha_advertise_address"] == f"{GRAFANA[host]}:9094"
+        # /metrics for the stack's grafana job, behind the exporters' account.
+        assert (config["metrics"]["enabled"], config["metrics"]["basic_auth_username"],
+                config["metrics"]["basic_auth_password"].strip('"')) == ("true", *EXPORTER_AUTH), host
     if PACKAGE:  # what is deployed is what was rendered
         for host in GRAFANA:
             deployed = docker(host, "cat", "/etc/grafana/grafana.ini").stdout
@@ -227,6 +232,23 @@ def test_front_serves_tls_and_keeps_its_status_page_private():
         inside = docker(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
                         "'http://127.0.0.1:8080/nginx_status', timeout=2).read().decode())")
         assert "Active connections" in inside.stdout, (host, inside.stderr)
+
+
+def test_nginx_metrics_answer_over_tls_with_the_exporters_account_only():
+    """nginx is its exporter's one door: a metrics server on the balancer's own address, TLS and the
+    promha account; the exporter itself listens on the loopback address only."""
+    for host, address in BALANCERS.items():
+        status, _, body = get(f"https://{address}:9113/metrics", auth=EXPORTER_AUTH, timeout=5)
+        assert status == 200, (host, status, body[:300])
+        assert re.search(r"(?m)^nginx_up 1$", body) and re.search(r"(?m)^nginx_connections_accepted \d+", body), host
+        assert get(f"https://{address}:9113/metrics", auth=None)[0] == 401, host
+        assert get(f"https://{address}:9113/metrics", auth=("promha", "not-the-password-1234"))[0] == 401, host
+        assert get(f"https://{address}:9113/nginx_status", auth=EXPORTER_AUTH)[0] == 404, host
+        assert get(f"http://{address}:9113/metrics", auth=EXPORTER_AUTH)[0] not in (0, 200), host
+        assert get(f"http://{address}:19113/metrics", auth=None)[0] == 0, f"{host}: the exporter answers from outside"
+        listening = sorted(line.split()[3] for line in docker(host, "ss", "-Hltn").stdout.splitlines()
+                           if line.split()[3].rsplit(":", 1)[1] in ("9113", "19113"))
+        assert listening == sorted([f"{address}:9113", "127.0.0.1:19113"]), (host, listening)
 
 
 def test_the_front_binds_its_stack_and_floating_addresses_only():
@@ -428,15 +450,35 @@ def test_every_replica_probes_each_path_of_the_front_through_the_floating_addres
         assert unauthenticated.stdout.strip() == "401", unauthenticated
 
 
+def nginx_job(replica):
+    """``{balancer's metrics address: up}`` of the nginx job, as ``replica``'s Prometheus last scraped it."""
+    status, _, body = get(f"https://{REPLICAS[replica]}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": 'up{job="nginx"}'}), timeout=5)
+    assert status == 200, body
+    return {r["metric"]["instance"]: float(r["value"][1]) for r in json.loads(body)["data"]["result"]}
+
+
+def test_the_nginx_job_reads_every_balancer_through_its_metrics_server():
+    wanted = {f"{address}:9113" for address in BALANCERS.values()}
+    for replica in REPLICAS:
+        found = wait_for(lambda r=replica: (lambda u: u if set(u) == wanted and all(v == 1 for v in u.values())
+                                            else None)(nginx_job(r)), 90,
+                         f"{replica}: every balancer's nginx scraped and up")
+        assert set(found) == wanted
+
+
 def test_a_front_path_that_fails_reads_as_failing():
     # A balancer's nginx stopped while the other holds the address changes nothing;
-    # both stopped, every path fails its probe, and answers again once they are back.
+    # both stopped, every path fails its probe and the nginx job finds both down
+    # (BalancerNginxDown's input), and all answer again once they are back.
     replica = next(iter(REPLICAS))
     for name in BALANCERS:
         docker(name, "systemctl", "stop", "nginx")
     try:
         wait_for(lambda: (lambda p: p and all(v == 0 for v in p.values()))(front_probes(replica)), 90,
                  "every front path failing its probe")
+        wait_for(lambda: (lambda u: len(u) == len(BALANCERS) and all(v == 0 for v in u.values()))(nginx_job(replica)),
+                 60, "the nginx job finding every balancer down")
     finally:
         for name in BALANCERS:
             docker(name, "systemctl", "start", "nginx")

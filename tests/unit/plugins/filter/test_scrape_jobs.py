@@ -234,7 +234,7 @@ def test_reserved_names_for_preflight():
     problems = scrape_job_problems([{"job_name": "node", "static_configs": [{"targets": ["a:1"]}]}], 2,
                                    reserved=TOOLKIT_JOB_NAMES)
     assert problems == ["job 'node' has the name of one of the toolkit's own jobs (prometheus, node, alertmanager, "
-                        "remote_storage, mysql, federate, vrrp, front); rename it"]
+                        "remote_storage, mysql, federate, vrrp, front, nginx, grafana); rename it"]
 
 
 def test_the_roles_own_jobs_are_the_reserved_names():
