@@ -467,6 +467,34 @@ def test_the_nginx_job_reads_every_balancer_through_its_metrics_server():
         assert set(found) == wanted
 
 
+def test_the_grafana_job_scrapes_every_grafana_host_with_tls_and_the_account():
+    """The grafana job is in every replica's configuration (promtool checked it) with each Grafana
+    host as a target, over HTTPS with the exporters' account; the firewall lets the replicas reach
+    Grafana's port. Without a Grafana package nothing listens there, so the targets read as down with
+    the connection refused: what a scrape of a running Grafana returns is not checked here."""
+    wanted = {f"{address}:3000" for address in GRAFANA.values()}
+    for replica, address in REPLICAS.items():
+        def grafana_targets(a=address):
+            status, _, body = get(f"https://{a}/api/v1/targets?scrapePool=grafana&state=active", timeout=5)
+            assert status == 200, body
+            found = {t["labels"]["instance"]: t for t in json.loads(body)["data"]["activeTargets"]}
+            return found if set(found) == wanted and all(t["lastScrape"] != "0001-01-01T00:00:00Z"
+                                                         for t in found.values()) else None
+        found = wait_for(grafana_targets, 90, f"{replica}: every Grafana host a target of the grafana job")
+        for instance, target in found.items():
+            assert target["scrapeUrl"] == f"https://{instance}/metrics", target
+            if PACKAGE:
+                assert target["health"] == "up", target
+            else:
+                assert target["health"] == "down" and "connection refused" in target["lastError"], target
+    config = docker(next(iter(REPLICAS)), "cat", "/etc/prometheus/prometheus.yml").stdout
+    job = next(j for j in yaml.safe_load(config)["scrape_configs"] if j["job_name"] == "grafana")
+    assert job["scheme"] == "https" and job["tls_config"]["ca_file"] == "/etc/prometheus/web/grafana-ca.crt", job
+    assert job["basic_auth"] == {"username": "promha", "password_file": "/etc/prometheus/web/grafana.password"}, job
+    password = docker(next(iter(REPLICAS)), "cat", "/etc/prometheus/web/grafana.password").stdout.strip()
+    assert password == EXPORTER_AUTH[1]
+
+
 def test_a_front_path_that_fails_reads_as_failing():
     # A balancer's nginx stopped while the other holds the address changes nothing;
     # both stopped, every path fails its probe and the nginx job finds both down
