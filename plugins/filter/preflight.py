@@ -177,6 +177,36 @@ def _front_probe_problems(groups, hostvars, problems):
             problems.append(f"host {host}: prometheus_blackbox_port {port!r} must be a port number (1-65535)")
 
 
+def _port(value):
+    return str(value).isdigit() and 0 < int(value) < 65536
+
+
+def _metrics_problems(groups, hostvars, problems):
+    """nginx's metrics server on each balancer and Grafana's /metrics: ports of their own, and the
+    exporters' account with a password nginx can check cheaply (16 characters or more)."""
+    for host in groups.get("loadbalancer", []):
+        if str(_setting(hostvars, host, "nginx_exporter_enabled", True)).lower() in ("false", "no", "0", "off"):
+            continue
+        ports = {name: _setting(hostvars, host, name, default) for name, default in (
+            ("nginx_exporter_port", 9113), ("nginx_exporter_local_port", 19113), ("nginx_listen_port", 80),
+            ("nginx_tls_port", 443), ("nginx_status_port", 8080), ("node_exporter_port", 9100))}
+        for name in ("nginx_exporter_port", "nginx_exporter_local_port"):
+            if not _port(ports[name]):
+                problems.append(f"host {host}: {name} {ports[name]!r} must be a port number (1-65535)")
+            else:
+                taken = [other for other, value in ports.items() if other != name and str(value) == str(ports[name])]
+                if taken:
+                    problems.append(f"host {host}: {name} {ports[name]} is also {', '.join(taken)}; nginx's metrics "
+                                    "server and its exporter each need a port of their own")
+    for group, variable in (("loadbalancer", "nginx_exporter_basic_auth_password"),
+                            ("grafana", "grafana_metrics_basic_auth_password")):
+        for host in groups.get(group, []):
+            password = _get(hostvars, host, variable)
+            if isinstance(password, str) and "{{" not in password and len(password) < 16:
+                problems.append(f"host {host}: {variable} has {len(password)} characters; it needs 16 or more "
+                                "(leave it unset for the generated credentials/node_exporter_web)")
+
+
 def _secret_problems(groups, hostvars, problems):
     for host in groups.get("mysql", []):
         for line in frontend.secret_problems(
@@ -517,7 +547,8 @@ def inventory_problems(groups, hostvars):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
-                  _front_probe_problems, _secret_problems, _database_tls_problems, _database_cluster_problems, _web_problems,
+                  _front_probe_problems, _metrics_problems, _secret_problems, _database_tls_problems,
+                  _database_cluster_problems, _web_problems,
                   _balancer_problems, _firewall_problems, _extra_problems):
         check(groups, hostvars, problems)
     if _production(groups, hostvars):

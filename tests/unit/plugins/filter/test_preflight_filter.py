@@ -471,3 +471,29 @@ def test_good_front_probe_settings_pass_and_are_not_checked_without_a_front():
     del groups["loadbalancer"]
     hostvars["p1"]["prometheus_front_url"] = "no url"
     assert not any("prometheus_front_url" in p for p in inventory_problems(groups, hostvars))
+
+
+@pytest.mark.parametrize("host,variable,value,expected", [
+    ("lb1", "nginx_exporter_port", 70000, "nginx_exporter_port 70000 must be a port number"),
+    ("lb1", "nginx_exporter_local_port", "x", "nginx_exporter_local_port 'x' must be a port number"),
+    ("lb1", "nginx_exporter_port", 443, "nginx_exporter_port 443 is also nginx_tls_port"),
+    ("lb2", "nginx_exporter_local_port", 8080, "nginx_exporter_local_port 8080 is also nginx_status_port"),
+    ("lb1", "nginx_exporter_basic_auth_password", "short-one", "nginx_exporter_basic_auth_password has 9 characters"),
+    ("g2", "grafana_metrics_basic_auth_password", "x" * 15, "grafana_metrics_basic_auth_password has 15 characters"),
+])
+def test_nginx_metrics_settings_are_checked_naming_the_host_and_variable(host, variable, value, expected):
+    groups, hostvars = inventory()
+    hostvars[host][variable] = value
+    problems = inventory_problems(groups, hostvars)
+    # A port out of range is also the firewall plan's problem, which names the same host and variable.
+    assert problems and problems[0].startswith(f"host {host}: {expected}"), problems
+    assert all(host in line and variable in line for line in problems), problems
+
+
+def test_good_metrics_settings_pass_and_a_disabled_metrics_server_is_not_checked():
+    groups, hostvars = inventory()
+    hostvars["lb1"].update(nginx_exporter_port=9913, nginx_exporter_local_port=19913,
+                           nginx_exporter_basic_auth_password="a-long-enough-password")
+    assert inventory_problems(groups, hostvars) == []
+    hostvars["lb2"].update(nginx_exporter_enabled=False, nginx_exporter_port=80)
+    assert inventory_problems(groups, hostvars) == []
