@@ -482,7 +482,8 @@ def test_the_grafana_job_scrapes_every_grafana_host_with_tls_and_the_account():
                                                          for t in found.values()) else None
         found = wait_for(grafana_targets, 90, f"{replica}: every Grafana host a target of the grafana job")
         for instance, target in found.items():
-            assert target["scrapeUrl"] == f"https://{instance}/metrics", target
+            # Under Grafana's sub path: outside it, a Grafana sends the request on to the front.
+            assert target["scrapeUrl"] == f"https://{instance}/grafana/metrics", target
             if PACKAGE:
                 assert target["health"] == "up", target
             else:
