@@ -419,12 +419,23 @@ def test_the_holder_is_exported_and_follows_a_move():
         docker(holder, "systemctl", "start", "keepalived")
 
 
-def front_probes(replica):
-    """``{path probed: probe_success}`` of the front job, as ``replica``'s Prometheus last scraped them."""
+def by_instance(replica, query):
+    """``{instance: value}`` of an instant query on ``replica``'s Prometheus."""
     status, _, body = get(f"https://{REPLICAS[replica]}/api/v1/query?" + urllib.parse.urlencode(
-        {"query": 'probe_success{job="front"}'}), timeout=5)
+        {"query": query}), timeout=5)
     assert status == 200, body
     return {r["metric"]["instance"]: float(r["value"][1]) for r in json.loads(body)["data"]["result"]}
+
+
+def front_probes(replica):
+    """``{path probed: probe_success}`` of the front job, as ``replica``'s Prometheus last scraped them."""
+    return by_instance(replica, 'probe_success{job="front"}')
+
+
+def wait_all_up(replica, values, wanted, what):
+    """Wait until ``values(replica)`` has exactly the instances ``wanted``, each 1."""
+    return wait_for(lambda: (lambda v: v if set(v) == wanted and all(x == 1 for x in v.values()) else None)(
+        values(replica)), 90, f"{replica}: {what}")
 
 
 def test_every_replica_probes_each_path_of_the_front_through_the_floating_address():
@@ -432,9 +443,7 @@ def test_every_replica_probes_each_path_of_the_front_through_the_floating_addres
     wanted = {f"{front}{SHARD_PATH}/-/ready", f"{front}/alertmanager/-/ready"} | (
         {f"{front}/grafana/api/health"} if PACKAGE else set())
     for replica in REPLICAS:
-        found = wait_for(lambda r=replica: (lambda p: p if set(p) == wanted and all(v == 1 for v in p.values())
-                                            else None)(front_probes(r)), 90,
-                         f"{replica}: every front path probed and answering")
+        found = wait_all_up(replica, front_probes, wanted, "every front path probed and answering")
         assert set(found) == wanted
         # blackbox_exporter answers on the loopback address only, with TLS and credentials.
         listening = [line.split()[3] for line in docker(replica, "ss", "-Htln", "sport = :9115").stdout.splitlines()]
@@ -452,18 +461,13 @@ def test_every_replica_probes_each_path_of_the_front_through_the_floating_addres
 
 def nginx_job(replica):
     """``{balancer's metrics address: up}`` of the nginx job, as ``replica``'s Prometheus last scraped it."""
-    status, _, body = get(f"https://{REPLICAS[replica]}/api/v1/query?" + urllib.parse.urlencode(
-        {"query": 'up{job="nginx"}'}), timeout=5)
-    assert status == 200, body
-    return {r["metric"]["instance"]: float(r["value"][1]) for r in json.loads(body)["data"]["result"]}
+    return by_instance(replica, 'up{job="nginx"}')
 
 
 def test_the_nginx_job_reads_every_balancer_through_its_metrics_server():
     wanted = {f"{address}:9113" for address in BALANCERS.values()}
     for replica in REPLICAS:
-        found = wait_for(lambda r=replica: (lambda u: u if set(u) == wanted and all(v == 1 for v in u.values())
-                                            else None)(nginx_job(r)), 90,
-                         f"{replica}: every balancer's nginx scraped and up")
+        found = wait_all_up(replica, nginx_job, wanted, "every balancer's nginx scraped and up")
         assert set(found) == wanted
 
 
