@@ -101,6 +101,7 @@ Filters
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -108,6 +109,89 @@ from ansible.errors import AnsibleFilterError
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+
+
+_MISSING = object()
+
+
+class _Failed:
+    """A variable whose template failed: the error, raised again at every read."""
+
+    def __init__(self, error):
+        self.error = error
+
+
+class _HostView:
+    """One host's variables, each templated at most once."""
+
+    def __init__(self, variables):
+        self._variables = variables
+        self._read = {}
+
+    def get(self, name, default=None):
+        try:
+            value = self._read[name]
+        except KeyError:
+            try:
+                value = self._variables.get(name, _MISSING)
+            except Exception as error:  # noqa: BLE001 - kept and raised again at each read, as hostvars does
+                value = _Failed(error)
+            self._read[name] = value
+        if isinstance(value, _Failed):
+            raise value.error
+        return default if value is _MISSING else value
+
+    def __getitem__(self, name):
+        value = self.get(name, _MISSING)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name):
+        return self.get(name, _MISSING) is not _MISSING
+
+
+class HostVarsView:
+    """``hostvars`` read once: each host's variables computed once, each variable templated once.
+
+    Ansible's ``hostvars[host]`` computes the host's whole variable set at every
+    access, and a variable is templated at every read; a check over the whole
+    inventory makes tens of thousands of such reads. Wrap ``hostvars`` for one
+    computation (one filter call), never across tasks: a task may change a host's
+    variables. Wrapping a view returns it unchanged.
+    """
+
+    def __new__(cls, hostvars):
+        if isinstance(hostvars, cls):
+            return hostvars
+        view = super().__new__(cls)
+        view._hostvars = hostvars
+        view._hosts = {}
+        return view
+
+    def __getitem__(self, host):
+        try:
+            return self._hosts[host]
+        except KeyError:
+            view = self._hosts[host] = _HostView(self._hostvars[host])
+            return view
+
+    def __contains__(self, host):
+        return host in self._hosts or host in self._hostvars
+
+    def __iter__(self):
+        return iter(self._hostvars)
+
+    def __len__(self):
+        return len(self._hostvars)
+
+
+def plain_groups(groups):
+    """The groups mapping as plain lists (Jinja hands filters a lazy mapping whose every
+    ``in`` renders the whole list again)."""
+    if type(groups) is dict and all(type(hosts) is list for hosts in groups.values()):
+        return groups
+    return {name: list(hosts) for name, hosts in groups.items()}
 
 
 def _vars_of(filter_name, hostvars, host):
@@ -133,6 +217,15 @@ def _hosts(filter_name, hosts, what="group"):
 
 def is_ip(value):
     """Whether ``value`` is an IPv4 or IPv6 address (no brackets, no port)."""
+    return _is_ip(value) if isinstance(value, str) else _is_ip_uncached(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_ip(value):
+    return _is_ip_uncached(value)
+
+
+def _is_ip_uncached(value):
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -592,16 +685,33 @@ def _networks(filter_name, values, where):
     """Split IP addresses and networks into (IPv4, IPv6) lists; a clear error for anything else."""
     if isinstance(values, str) or not hasattr(values, "__iter__"):
         raise AnsibleFilterError(f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
-    v4, v6 = set(), set()
+    v4, v6 = {}, {}
     for value in values:
-        try:
-            network = ipaddress.ip_network(str(value).strip(), strict=False)
-        except ValueError:
+        parsed = _network(str(value).strip())
+        if parsed is None:
             raise AnsibleFilterError(f"{filter_name}: {where} holds {value!r}, which is not an IP address or "
-                                     "network") from None
-        text = str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
-        (v4 if network.version == 4 else v6).add(text)
-    return sorted(v4, key=ipaddress.ip_network), sorted(v6, key=ipaddress.ip_network)
+                                     "network")
+        version, key, text = parsed
+        (v4 if version == 4 else v6)[text] = key
+    return sorted(v4, key=v4.__getitem__), sorted(v6, key=v6.__getitem__)
+
+
+def _network_key(text):
+    return _network(text)[1]
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(text):
+    """``(version, sort key, text)`` of an address or network, the text of a host address
+    without its /32 or /128; None when ``text`` is neither. Cached: a firewall plan over
+    many hosts parses each caller again for every host it calls."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    host = network.prefixlen == network.max_prefixlen
+    return (network.version, (int(network.network_address), network.prefixlen),
+            str(network.network_address) if host else str(network))
 
 
 def _vrrp_protocol(hostvars, host):
@@ -650,6 +760,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         raise AnsibleFilterError("firewall_rules: expects the groups mapping (with 'all')")
     if host not in groups["all"]:
         raise AnsibleFilterError(f"firewall_rules: host {host!r} is not in the inventory")
+    groups, hostvars = plain_groups(groups), HostVarsView(hostvars)
     admin = _networks("firewall_rules", admin_sources, "firewall_admin_sources")
     if not admin[0] and not admin[1]:
         raise AnsibleFilterError(f"firewall_rules: firewall_admin_sources of {host!r} is empty: SSH would be "
@@ -760,8 +871,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             continue  # nobody calls it: the port stays closed
         result.append({"name": name, "proto": proto,
                        "ports": sorted(entry["ports"], key=lambda p: int(str(p).split("-")[0])),
-                       "v4": sorted(entry["v4"], key=ipaddress.ip_network),
-                       "v6": sorted(entry["v6"], key=ipaddress.ip_network), "anywhere": entry["anywhere"]})
+                       "v4": sorted(entry["v4"], key=_network_key),
+                       "v6": sorted(entry["v6"], key=_network_key), "anywhere": entry["anywhere"]})
         if name == "vrrp":
             result[-1]["macs"] = {a: macs[a] for a in result[-1]["v4"] if a in macs}
     return result

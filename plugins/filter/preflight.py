@@ -15,6 +15,11 @@ Filters
     ``<inventory_dir>/group_vars/`` that is not a group of the inventory (a typo
     there silently applies nothing), and outside production the failure-domain
     problems below.
+``scrape_settings_need_host``
+    ``groups['prometheus'] | scrape_settings_need_host(hostvars)`` -> the hosts whose
+    ``prometheus_scrape_jobs``, ``prometheus_shard_mode`` or ``prometheus_shard_replicas``
+    cannot be rendered through ``hostvars`` (a template that reads ``hostvars`` itself, or
+    a broken one): only those render them in their own context, in a play of their own.
 ``failure_domain_problems``
     ``groups | failure_domain_problems(hostvars)`` -> one line per set of hosts that
     one ``stack_failure_domain`` would take down together (both replicas of a shard,
@@ -32,6 +37,7 @@ import sys
 
 from ansible.errors import AnsibleError, AnsibleFilterError
 from jinja2 import Undefined
+from jinja2.exceptions import TemplateError
 
 
 def _sibling(name):
@@ -89,6 +95,41 @@ _SCRAPE_DEFAULTS = {"prometheus_scrape_jobs": [], "prometheus_shard_mode": "rend
                     "prometheus_shard_replicas": 1}
 
 
+def scrape_settings_need_host(hosts, hostvars):
+    """The hosts whose scrape settings only their own context can render (see the module's docstring)."""
+    hostvars = peers.HostVarsView(hostvars)
+    need = []
+    for host in hosts:
+        try:
+            for name in _SCRAPE_DEFAULTS:
+                _rendered(hostvars[host].get(name))
+        except (AnsibleError, TemplateError):
+            need.append(host)
+    return need
+
+
+def _rendered(value):
+    """``value`` as plain lists and dicts: every template inside it rendered now (a variable read
+    through hostvars renders its items only when they are read)."""
+    if isinstance(value, dict):
+        return {key: _rendered(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rendered(item) for item in value]
+    if isinstance(value, Undefined):
+        # ansible-core 2.19 hands out a template that failed as a marker object.
+        raise AnsibleFilterError("an undefined variable")
+    return value
+
+
+def _rendered_setting(hostvars, host, name, problems):
+    """A host's scrape setting read through hostvars, rendered whole; a template that fails is a problem."""
+    try:
+        return _rendered(hostvars[host].get(name, _UNSET))
+    except (AnsibleError, TemplateError) as error:
+        problems.append(f"host {host}: {name} cannot be rendered: {str(getattr(error, 'message', error)).strip()}")
+        return _UNSET
+
+
 def _prometheus_problems(groups, hostvars, problems):
     hosts = groups.get("prometheus", [])
     if not hosts:
@@ -118,7 +159,8 @@ def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):
         for host in hosts:
             # Rendered in each host's own context by the play before (playbooks/preflight.yml);
             # without it (the filter called on its own), read through hostvars.
-            value = (rendered[host] or {}).get(name) if rendered[host] is not _UNSET else _get(hostvars, host, name)
+            value = (rendered[host] or {}).get(name) if rendered[host] is not _UNSET else _rendered_setting(
+                hostvars, host, name, problems)
             values[host] = default if value in (None, _UNSET) else value
         differ = [host for host in hosts if json.dumps(values[host], sort_keys=True, default=str)
                   != json.dumps(values[first], sort_keys=True, default=str)]
@@ -308,8 +350,14 @@ def _read(path):
 
 
 def _tls_file_problems(host, hostvars, prefix, names, defaults=None):
-    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (``defaults``: the roles' paths when unset)."""
+    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (``defaults``: the roles' paths when unset).
+
+    With none of the three set, the files are the stack's own, which site.yml's PKI step
+    issues after preflight (and issues again when they no longer fit): nothing to read.
+    """
     variables = {kind: f"{prefix}_{kind}_src" for kind in ("cert", "key", "ca")}
+    if defaults and all(_get(hostvars, host, name) is _UNSET for name in variables.values()):
+        return []
     contents, problems = {}, []
     for kind, name in variables.items():
         path = _get(hostvars, host, name)
@@ -364,9 +412,11 @@ def _web_problems(groups, hostvars, problems):
             if username:
                 password = f"{component}_web_basic_auth_password"
                 value = _get(hostvars, host, password)
-                if value is _UNSET:
+                generated = value is _UNSET
+                if generated:
+                    # The generated one: the PKI step makes it after preflight when it is missing.
                     value, _error = _read(os.path.join(secrets, "credentials", f"{component}_web"))
-                problem = frontend.secret_problem(value)
+                problem = not (generated and value is None) and frontend.secret_problem(value)
                 if problem:
                     problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file, or "
                                     f"leave it unset for the generated one under {secrets}/credentials)")
@@ -545,6 +595,7 @@ def inventory_problems(groups, hostvars):
     """Every problem of the inventory, one line each, naming the host and the variable."""
     if not hasattr(groups, "get"):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
+    groups, hostvars = peers.plain_groups(groups), peers.HostVarsView(hostvars)
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
                   _front_probe_problems, _metrics_problems, _secret_problems, _database_tls_problems,
@@ -560,6 +611,8 @@ def inventory_warnings(groups, inventory_dir, hostvars=None):
     """Names under ``inventory_dir/group_vars`` (files or directories) that are not groups; with
     ``hostvars``, outside production, what ``failure_domain_problems`` finds."""
     domains = []
+    if hostvars is not None:
+        groups, hostvars = peers.plain_groups(groups), peers.HostVarsView(hostvars)
     if hostvars is not None and not _production(groups, hostvars):
         domains = [f"{line} (refused in production)" for line in failure_domain_problems(groups, hostvars)]
     directory = os.path.join(str(inventory_dir or ""), "group_vars")
@@ -579,4 +632,5 @@ class FilterModule:
             "inventory_problems": inventory_problems,
             "inventory_warnings": inventory_warnings,
             "failure_domain_problems": failure_domain_problems,
+            "scrape_settings_need_host": scrape_settings_need_host,
         }

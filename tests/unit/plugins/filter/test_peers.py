@@ -1,5 +1,6 @@
 """Unit tests for plugins/filter/peers.py."""
 
+import peers
 import pytest
 from ansible.errors import AnsibleFilterError
 from peers import (
@@ -178,3 +179,54 @@ def test_prometheus_shards_errors(hostvars, min_replicas, message):
 def test_filter_map():
     assert "alertmanager_peers" in FilterModule().filters()
     assert all(callable(f) for f in FilterModule().filters().values())
+
+
+class _CountingHostvars:
+    """hostvars that count how often a host's variables are computed and a variable is read."""
+
+    def __init__(self, hosts):
+        self.hosts, self.computed, self.read = hosts, 0, []
+
+    def __getitem__(self, host):
+        self.computed += 1
+        outer = self
+
+        class Variables:
+            def get(self, name, default=None):
+                outer.read.append((host, name))
+                if name == "broken":
+                    raise AnsibleFilterError(f"{host}: broken cannot be rendered")
+                return outer.hosts[host].get(name, default)
+        return Variables()
+
+    def __contains__(self, host):
+        return host in self.hosts
+
+    def __iter__(self):
+        return iter(self.hosts)
+
+
+def test_the_hostvars_view_computes_each_host_and_reads_each_variable_once():
+    counting = _CountingHostvars({"a": {"x": 1}, "b": {}})
+    view = peers.HostVarsView(counting)
+    assert peers.HostVarsView(view) is view
+    assert [view["a"].get("x"), view["a"].get("x"), view["a"]["x"], view["b"].get("x", "unset")] == [1, 1, 1, "unset"]
+    assert "x" in view["a"] and "x" not in view["b"] and "a" in view and list(view) == ["a", "b"]
+    for _ in range(2):
+        with pytest.raises(AnsibleFilterError, match="a: broken cannot be rendered"):
+            view["a"].get("broken")
+    with pytest.raises(KeyError):
+        view["b"]["x"]
+    assert counting.computed == 2
+    assert sorted(counting.read) == [("a", "broken"), ("a", "x"), ("b", "x")]
+
+
+def test_the_firewall_plans_agree_through_the_view_and_without_it():
+    groups = {"all": ["p1", "n1"], "prometheus": ["p1"]}
+    hostvars = {"p1": {"stack_address": "10.0.0.2", "prometheus_shard": 0}, "n1": {"stack_address": "10.0.0.10"}}
+    plain = peers.firewall_rules("n1", groups, hostvars, admin_sources=["10.9.0.0/16", "10.0.0.1"])
+    viewed = peers.firewall_rules("n1", groups, peers.HostVarsView(hostvars), admin_sources=["10.0.0.1", "10.9.0.0/16"])
+    assert plain == viewed
+    ssh = next(rule for rule in plain if rule["name"] == "ssh")
+    assert ssh["v4"] == ["10.0.0.1", "10.9.0.0/16"]
+    assert next(rule for rule in plain if rule["name"] == "node_exporter")["v4"] == ["10.0.0.2"]

@@ -3,7 +3,13 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
-from preflight import FilterModule, failure_domain_problems, inventory_problems, inventory_warnings
+from preflight import (
+    FilterModule,
+    failure_domain_problems,
+    inventory_problems,
+    inventory_warnings,
+    scrape_settings_need_host,
+)
 
 GOOD_SECRET = "k3v9-Qz81-pLm2"
 
@@ -136,7 +142,8 @@ def test_inventory_warnings_name_group_vars_of_no_group(tmp_path):
 
 
 def test_filter_module():
-    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings", "failure_domain_problems"}
+    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings", "failure_domain_problems",
+                                             "scrape_settings_need_host"}
     with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
         inventory_problems(["p1"], {})
 
@@ -171,18 +178,22 @@ def test_secure_defaults_with_the_generated_secrets_pass(secure):
     assert inventory_problems(groups, hostvars) == []
 
 
-def test_missing_generated_files_are_named(secure):
+def test_the_stacks_own_missing_files_are_left_to_the_pki_step(secure):
     groups, hostvars, secrets = secure
     (secrets / "credentials" / "alertmanager_web").unlink()
     (secrets / "web" / "p2" / "prometheus.key").unlink()
-    problems = inventory_problems(groups, hostvars)
-    assert problems == [
+    (secrets / "gossip" / "a1.crt").unlink()
+    assert inventory_problems(groups, hostvars) == []
+    # A path the inventory names is read, and a generated password that is there is checked.
+    hostvars["p2"]["prometheus_web_tls_key_src"] = str(secrets / "web" / "p2" / "prometheus.key")
+    (secrets / "credentials" / "prometheus_web").write_text("changeme")
+    assert inventory_problems(groups, hostvars) == [
+        "host p1: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
+        f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
+        "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
+        f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
         f"host p2: prometheus_web_tls_key_src ({secrets / 'web' / 'p2' / 'prometheus.key'}) cannot be read: "
         "No such file or directory",
-        "host a1: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
-        f"it unset for the generated one under {secrets}/credentials)",
-        "host a2: alertmanager_web_basic_auth_password is not set (set it in the inventory's vault file, or leave "
-        f"it unset for the generated one under {secrets}/credentials)",
     ]
 
 
@@ -497,3 +508,19 @@ def test_good_metrics_settings_pass_and_a_disabled_metrics_server_is_not_checked
     assert inventory_problems(groups, hostvars) == []
     hostvars["lb2"].update(nginx_exporter_enabled=False, nginx_exporter_port=80)
     assert inventory_problems(groups, hostvars) == []
+
+
+def test_only_the_hosts_whose_scrape_settings_need_their_own_context_render_them():
+    class Hostvars(dict):
+        def __getitem__(self, host):
+            variables = dict.__getitem__(self, host)
+
+            class Variables:
+                def get(self, name, default=None):
+                    if variables.get(name) == "needs hostvars":
+                        raise AnsibleFilterError("'hostvars' is undefined")
+                    return variables.get(name, default)
+            return Variables()
+
+    hostvars = Hostvars(p1={"prometheus_scrape_jobs": []}, p2={"prometheus_shard_mode": "needs hostvars"}, p3={})
+    assert scrape_settings_need_host(["p1", "p2", "p3"], hostvars) == ["p2"]
