@@ -6,7 +6,10 @@ replicas=2, as the prometheus role computes them for one replica:
 `shard_scrape_configs` for one shard, then `file_sd_scrape_configs` (the config and
 the target files the role writes). Also the whole plan (`shard_plan`, every shard,
 with the moves against a 63-shard deployment), which playbooks/shard-plan.yml
-computes once. For each mode: wall time (median, min, max over --repeat runs), the
+computes once; and every replica's configs and files as the role computes them for
+all 128 replicas of a run (`every_shard_scrape_configs` once, then each replica's
+files), with `--one-by-one` each replica placing every target itself, as the role
+did before. For each mode: wall time (median, min, max over --repeat runs), the
 peak of Python allocations during one run (tracemalloc) and the process' peak RSS
 measured in a fresh child process (interpreter and input included).
 """
@@ -23,7 +26,12 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "filter"))
-from shards import file_sd_scrape_configs, shard_plan, shard_scrape_configs  # noqa: E402
+from shards import (  # noqa: E402
+    every_shard_scrape_configs,
+    file_sd_scrape_configs,
+    shard_plan,
+    shard_scrape_configs,
+)
 
 
 def jobs(count, targets):
@@ -43,8 +51,25 @@ def jobs(count, targets):
 
 
 def one_replica(data, shards, mode, replicas):
-    configs = shard_scrape_configs(data, 0, shards, mode=mode, replicas=replicas)
-    return file_sd_scrape_configs(configs, "/etc/prometheus/targets")
+    return one_replica_of(data, 0, shards, mode, replicas)
+
+
+def every_replica(data, shards, mode, replicas):
+    """What the prometheus role computes for all shards x replicas: every shard's share
+    once, then each replica's file_sd files from its own shard's configs."""
+    configs = every_shard_scrape_configs(data, shards, mode=mode, replicas=replicas)
+    return [file_sd_scrape_configs(configs[shard], "/etc/prometheus/targets")
+            for shard in range(shards) for _ in range(replicas)]
+
+
+def every_replica_one_by_one(data, shards, mode, replicas):
+    """The same, each replica placing every target on its own (``--one-by-one``)."""
+    return [one_replica_of(data, shard, shards, mode, replicas) for shard in range(shards) for _ in range(replicas)]
+
+
+def one_replica_of(data, shard, shards, mode, replicas):
+    return file_sd_scrape_configs(shard_scrape_configs(data, shard, shards, mode=mode, replicas=replicas),
+                                  "/etc/prometheus/targets")
 
 
 def timed(call, repeat):
@@ -76,6 +101,8 @@ def main():
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--mode", default=None)
+    parser.add_argument("--one-by-one", action="store_true",
+                        help="also time every replica computing its own shard's share (minutes at 128 replicas)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = jobs(args.jobs, args.targets)
@@ -96,6 +123,16 @@ def main():
         label = f"one replica's configs + files, {mode}"
         print(f"{label:<40} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f} "
               f"{peak:>14.1f} {rss:>20.1f}")
+    for mode in ("hashmod", "rendezvous"):
+        times, peak = timed(lambda mode=mode: every_replica(data, args.shards, mode, args.replicas), args.repeat)
+        label = f"all {args.shards * args.replicas} replicas, one pass, {mode}"
+        print(f"{label:<40} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f} {peak:>14.1f}")
+    if args.one_by_one:
+        for mode in ("hashmod", "rendezvous"):
+            start = time.perf_counter()
+            every_replica_one_by_one(data, args.shards, mode, args.replicas)
+            label = f"all {args.shards * args.replicas} replicas, one by one, {mode}"
+            print(f"{label:<40} {time.perf_counter() - start:>9.3f}")
     for mode in ("hashmod", "rendezvous"):
         deployed = shard_plan(data, args.shards - 1, mode=mode, replicas=args.replicas)
         now = {s: {n: j["targets"] for n, j in info["jobs"].items()} for s, info in deployed["shards"].items()}

@@ -73,6 +73,12 @@ Filters
                 {source_labels: [__tmp_hashmod], regex: '1', action: keep}]},
             {job_name: probe, static_configs: [{targets: [x:9115]}]}]
 
+``every_shard_scrape_configs``
+    ``jobs | every_shard_scrape_configs(shard_count, mode='hashmod', replicas=1)`` ->
+    ``[configs of shard 0, ..., configs of shard N-1]``: what ``shard_scrape_configs``
+    gives each shard, every target placed once for all of them (the prometheus role
+    computes it once for all the replicas it configures together).
+
 ``file_sd_scrape_configs``
     ``configs | file_sd_scrape_configs('/etc/prometheus/targets')`` ->
     ``{'scrape_configs': [...], 'files': {'app.json': [groups]}}``: each job's
@@ -523,35 +529,61 @@ def _sharded_jobs(filter_name, jobs, shard_count, mode, replicas, reserved=()):
 
 def shard_scrape_configs(jobs, shard, shard_count, mode="hashmod", replicas=1):
     """Return the complete ``scrape_configs`` list of shard ``shard`` (see the module docstring)."""
-    shard_count, replicas, placed = _sharded_jobs("shard_scrape_configs", jobs, shard_count, mode, replicas)
-    if isinstance(shard, bool) or not str(shard).strip().isdigit() or not 0 <= int(shard) < shard_count:
+    if isinstance(shard, bool) or not str(shard).strip().isdigit() or not 0 <= int(shard) < _check_count(
+            "shard_scrape_configs", shard_count):
         raise AnsibleFilterError(
-            f"shard_scrape_configs: shard {shard!r} is not one of the shards 0..{shard_count - 1}"
+            f"shard_scrape_configs: shard {shard!r} is not one of the shards 0..{int(shard_count) - 1}"
         )
-    shard = int(shard)
+    return _every_shard("shard_scrape_configs", jobs, shard_count, mode, replicas)[int(shard)]
+
+
+def every_shard_scrape_configs(jobs, shard_count, mode="hashmod", replicas=1):
+    """``[scrape_configs of shard 0, ..., of shard N-1]``, each target placed once for all shards.
+
+    What ``shard_scrape_configs`` gives each shard, computed in one pass: the prometheus
+    role runs it once for every replica of a rollout wave, where one call per replica
+    would place every target again on each of them.
+    """
+    return _every_shard("every_shard_scrape_configs", jobs, shard_count, mode, replicas)
+
+
+def _every_shard(filter_name, jobs, shard_count, mode, replicas):
+    shard_count, replicas, placed = _sharded_jobs(filter_name, jobs, shard_count, mode, replicas)
     place = functools.lru_cache(maxsize=None)(_placer(shard_count, mode, replicas))
-    configs = []
+    shards = [[] for _ in range(shard_count)]
     for job, placement, pins in placed:
-        if placement == "pinned" and shard not in pins:
-            continue
-        config = {key: value for key, value in job.items() if key != "shard"}
+        base = {key: value for key, value in job.items() if key != "shard"}
         groups = _clean_groups(job)
-        if placement == SPREAD and shard_count > 1:
-            # Static targets: this shard's share, placed here on the controller.
-            groups = [{**group, "targets": [t for t in group["targets"] if shard in place(t)]} for group in groups]
-            groups = [group for group in groups if group["targets"]]
-            if _is_discovered(job):
+        spread = placement == SPREAD and shard_count > 1
+        per_shard = [groups] * shard_count
+        if spread:
+            # Static targets: each shard's share, placed here on the controller.
+            per_shard = [[] for _ in range(shard_count)]
+            for group in groups:
+                buckets = {}
+                for target in group["targets"]:
+                    for index in place(target):
+                        buckets.setdefault(index, []).append(target)
+                for index, targets in sorted(buckets.items()):
+                    per_shard[index].append({**group, "targets": targets})
+        for index in range(shard_count):
+            if placement == "pinned" and index not in pins:
+                continue
+            config = dict(base)
+            shard_groups = per_shard[index]
+            if spread and _is_discovered(job):
                 # Discovered targets: split on the server, before the job's own rules (so a
                 # blackbox-style rewrite of __address__ does not change where a target goes).
                 mixed = bool(job.get("static_configs"))
                 config["relabel_configs"] = hashmod_relabel_configs(
-                    shard, shard_count, target_label=BUCKET_LABEL, replicas=replicas,
+                    index, shard_count, target_label=BUCKET_LABEL, replicas=replicas,
                     static_label=STATIC_LABEL if mixed else None) + list(job.get("relabel_configs") or [])
-                groups = [{**group, "labels": {**group.get("labels", {}), STATIC_LABEL: "true"}} for group in groups]
-        if "static_configs" in job:
-            config["static_configs"] = groups
-        configs.append(config)
-    return configs
+                shard_groups = [{**group, "labels": {**group.get("labels", {}), STATIC_LABEL: "true"}}
+                                for group in shard_groups]
+            if "static_configs" in job:
+                config["static_configs"] = shard_groups
+            shards[index].append(config)
+    return shards
 
 
 def file_sd_scrape_configs(configs, directory):
@@ -776,6 +808,7 @@ class FilterModule:
             "deployed_shard_targets": deployed_shard_targets,
             "shard_load": shard_load,
             "shard_scrape_configs": shard_scrape_configs,
+            "every_shard_scrape_configs": every_shard_scrape_configs,
             "file_sd_scrape_configs": file_sd_scrape_configs,
             "target_file_specs": target_file_specs,
             "scrape_job_problems": scrape_job_problems,

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from shards import (
     STATIC_LABEL,
     TOOLKIT_JOB_NAMES,
+    every_shard_scrape_configs,
     file_sd_scrape_configs,
     prometheus_hashmod,
     scrape_job_problems,
@@ -174,6 +175,14 @@ def test_all_pinned_and_single_shard_placements():
     single = shard_scrape_configs(JOBS[:2], 0, 1)
     assert single[0]["static_configs"][0]["targets"] == sorted(APP[:40]) and "relabel_configs" not in single[0]
     assert single[1]["relabel_configs"] == JOBS[1]["relabel_configs"]
+
+
+@pytest.mark.parametrize("mode", ["hashmod", "rendezvous"])
+def test_every_shard_at_once_is_each_shard_on_its_own(mode):
+    at_once = every_shard_scrape_configs(JOBS, 3, mode=mode, replicas=2)
+    assert at_once == [every_shard(JOBS, 3, mode=mode, replicas=2)[shard] for shard in range(3)]
+    with pytest.raises(AnsibleFilterError, match=r"^every_shard_scrape_configs: job 'app' is defined twice"):
+        every_shard_scrape_configs([JOBS[0], JOBS[0]], 3)
 
 
 def test_input_is_not_changed():

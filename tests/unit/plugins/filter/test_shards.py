@@ -297,8 +297,8 @@ def test_deployed_shard_targets_errors(config, files, message):
 def test_filter_map():
     assert set(FilterModule().filters()) == {
         "prometheus_hashmod", "hashmod_relabel_configs", "shard_targets", "shard_moves", "shard_load",
-        "deployed_shard_targets", "shard_scrape_configs", "file_sd_scrape_configs", "scrape_job_problems",
-        "shard_plan", "targets_never_scraped", "target_file_specs",
+        "deployed_shard_targets", "shard_scrape_configs", "every_shard_scrape_configs", "file_sd_scrape_configs",
+        "scrape_job_problems", "shard_plan", "targets_never_scraped", "target_file_specs",
     }
 
 
