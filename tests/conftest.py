@@ -1,7 +1,9 @@
-"""Make the project's filter plugins importable as plain modules in unit tests."""
+"""Make the project's filter plugins importable as plain modules in unit tests, and the
+collection shipped in the repository (collections/) as ``ansible_collections.promha.stack``."""
 
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+sys.path.insert(0, str(ROOT / "collections"))

@@ -36,6 +36,7 @@ import re
 import sys
 
 from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils import access
 from jinja2 import Undefined
 from jinja2.exceptions import TemplateError
 
@@ -378,23 +379,19 @@ def _tls_file_problems(host, hostvars, prefix, names, defaults=None):
 
 def _stack(hostvars, host):
     """``(plain, secrets_dir)``: the stack-wide switch and where the toolkit's own secrets are."""
-    plain = _get(hostvars, host, "stack_plain_http")
-    secrets = _get(hostvars, host, "stack_secrets_dir")
-    if secrets is _UNSET:
-        inventory_dir = _get(hostvars, host, "inventory_dir")
-        secrets = os.path.join(str(inventory_dir), ".secrets") if inventory_dir not in (_UNSET, None) else ""
-    return plain is not _UNSET and str(plain).lower() in ("true", "yes", "1", "on"), str(secrets)
+    found = _access(hostvars, host)
+    return found["plain"], found["secrets"]
+
+
+def _access(hostvars, host):
+    """The host's access settings (the stack model's one rule, plugin_utils/access.py)."""
+    return access.stack_access(*(_secret(hostvars, host, name)
+                                 for name in ("stack_plain_http", "stack_secrets_dir", "inventory_dir")))
 
 
 def _setting(hostvars, host, name, default):
     value = _get(hostvars, host, name)
     return default if value is _UNSET else value
-
-
-def _tls_defaults(secrets, kind, host, service=None):
-    """Where roles/pki puts a host's certificate and key: ``web/<host>/<service>``, ``gossip/<host>``."""
-    base = os.path.join(secrets, kind, host, service) if service else os.path.join(secrets, kind, host)
-    return {"cert": f"{base}.crt", "key": f"{base}.key", "ca": os.path.join(secrets, kind, "ca.crt")}
 
 
 def _web_problems(groups, hostvars, problems):
@@ -415,7 +412,7 @@ def _web_problems(groups, hostvars, problems):
                 generated = value is _UNSET
                 if generated:
                     # The generated one: the PKI step makes it after preflight when it is missing.
-                    value, _error = _read(os.path.join(secrets, "credentials", f"{component}_web"))
+                    value, _error = _read(access.credential_path(_access(hostvars, host), f"{component}_web"))
                 problem = not (generated and value is None) and frontend.secret_problem(value)
                 if problem:
                     problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file, or "
@@ -425,12 +422,12 @@ def _web_problems(groups, hostvars, problems):
                 address = _check(problems, peers.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
                 problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names,
-                                                   _tls_defaults(secrets, "web", host, component)))
+                                                   access.web_files(_access(hostvars, host), host, component)))
             if component == "alertmanager" and _setting(hostvars, host, "alertmanager_cluster_tls_enabled",
                                                         not plain) is True:
                 address = _check(problems, peers.host_address, host, hostvars)
                 problems.extend(_tls_file_problems(host, hostvars, "alertmanager_cluster_tls", [address],
-                                                   _tls_defaults(secrets, "gossip", host)))
+                                                   access.gossip_files(_access(hostvars, host), host)))
 
 
 # Settings every host of a group must read alike: a tier's clients (other tiers' roles)

@@ -29,7 +29,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+sys.path.insert(0, str(ROOT / "collections"))
 import peers  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
@@ -145,23 +147,29 @@ class Topology:
         return None
 
     @cached_property
+    def stack_access(self):
+        """The stack model's access rule (plugin_utils/access.py) for this inventory."""
+        secrets = self._stack_value("stack_secrets_dir")
+        return access_rule.stack_access(self._stack_value("stack_plain_http"),
+                                        secrets if secrets and "{{" not in str(secrets) else None, self.inventory)
+
+    @cached_property
     def plain(self):
         """True when the inventory turned on the insecure switch, stack_plain_http."""
-        return str(self._stack_value("stack_plain_http")).lower() in ("true", "yes", "1", "on")
+        return self.stack_access["plain"]
 
     @cached_property
     def secrets_dir(self):
-        value = self._stack_value("stack_secrets_dir")
-        return Path(value) if value and "{{" not in str(value) else self.inventory / ".secrets"
+        return Path(self.stack_access["secrets"])
 
     def access(self, tier):
         """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter,
         mysql_exporter, nginx_exporter, remote_storage, grafana)."""
         tls_var, user_var, password_var, ca_var, credential = ACCESS[tier]
         tls = self._stack_value(tls_var)
-        tls = (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")
+        tls = self.stack_access["tls"] if tls is None or "{{" in str(tls) else access_rule.truthy(tls)
         user = self._stack_value(user_var) if user_var else ""
-        user = ("" if self.plain else "promha") if user is None or "{{" in str(user) else user
+        user = self.stack_access["user"] if user is None or "{{" in str(user) else user
         auth = None
         if user:
             password = self._stack_value(password_var)
@@ -172,7 +180,7 @@ class Topology:
                 password = path.read_text().strip()
             auth = (user, password)
         ca = self._stack_value(ca_var)
-        cafile = (Path(ca) if ca and "{{" not in str(ca) else self.secrets_dir / "web" / "ca.crt") if tls else None
+        cafile = (Path(ca) if ca and "{{" not in str(ca) else Path(self.stack_access["web_ca"])) if tls else None
         return {"scheme": "https" if tls else "http", "cafile": cafile, "auth": auth}
 
     def fetch(self, tier, url, data=None, method=None, timeout=5, headers=None):
@@ -202,7 +210,7 @@ class Topology:
     def front_tls(self):
         """Whether the nginx front serves HTTPS (nginx_tls_enabled; on unless the stack runs plain HTTP)."""
         tls = self._stack_value("nginx_tls_enabled")
-        return (not self.plain) if tls is None or "{{" in str(tls) else str(tls).lower() in ("true", "yes", "1")
+        return self.stack_access["tls"] if tls is None or "{{" in str(tls) else access_rule.truthy(tls)
 
     def front_url(self, path="", host=None):
         """``path`` on the front: the floating address, or one balancer's own address (``host``); https
