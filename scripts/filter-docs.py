@@ -95,6 +95,8 @@ def page(name, function, module, section):
 
 def pages():
     sys.path.insert(0, str(FILTERS))
+    # The stack model the filters import (the collection shipped in the repository).
+    sys.path.insert(0, str(FILTERS.parent.parent / "collections"))
     made = {}
     for path in sorted(FILTERS.glob("*.py")):
         module = importlib.import_module(path.stem)
