@@ -25,8 +25,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "filter"))
-from shards import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collections"))
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import (  # noqa: E402
     every_shard_scrape_configs,
     file_sd_scrape_configs,
     shard_plan,

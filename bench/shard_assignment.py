@@ -16,8 +16,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "filter"))
-from shards import shard_targets  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collections"))
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import shard_targets  # noqa: E402
 
 
 def pairs(assignment):

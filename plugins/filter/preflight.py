@@ -29,35 +29,14 @@ Filters
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import access
+from ansible_collections.promha.stack.plugins.plugin_utils import access, flags, frontend, galera, peers, shards, webaccess
 from jinja2 import Undefined
 from jinja2.exceptions import TemplateError
-
-
-def _sibling(name):
-    """Load plugins/filter/<name>.py once (Ansible loads each filter file on its own)."""
-    key = f"promha_filter_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                         f"{name}.py"))
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-peers = _sibling("peers")
-frontend = _sibling("frontend")
-webaccess = _sibling("webaccess")
-shards = _sibling("shards")
-galera = _sibling("galera")
-flags = _sibling("flags")
 
 _VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 _UNSET = object()

@@ -67,6 +67,7 @@ def run_playbook(playbook, *extra_vars, limit=None, tags=None, inventories=(), o
                ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"),
                ANSIBLE_ROLES_PATH=f"{PROJECT / 'roles'}:{PROJECT / 'tests' / 'roles'}",
                ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_COLLECTIONS_PATH=f"{PROJECT / 'collections'}:{Path.home() / '.ansible' / 'collections'}",
                ANSIBLE_PIPELINING="false",
                ANSIBLE_NOCOLOR="true")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ephemeral / "inventory"),

@@ -30,8 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 sys.path.insert(0, str(ROOT / "collections"))
-import peers  # noqa: E402
 from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import peers  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402

@@ -28,8 +28,8 @@ import live  # noqa: E402
 from live import wait_for  # noqa: E402
 from topology import Topology  # noqa: E402
 
-sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
-from shards import shard_targets  # noqa: E402
+sys.path.insert(0, str(PROJECT / "collections"))
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import shard_targets  # noqa: E402
 
 testinfra_hosts = ["ansible://prometheus"]
 

@@ -2,7 +2,14 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from flags import FilterModule, extra_args_problems, extra_args_words, extra_settings_problems, go_seconds, gossip_problems
+from ansible_collections.promha.stack.plugins.plugin_utils.flags import (
+    FilterModule,
+    extra_args_problems,
+    extra_args_words,
+    extra_settings_problems,
+    go_seconds,
+    gossip_problems,
+)
 
 
 def test_plain_flags_of_every_tier_pass():

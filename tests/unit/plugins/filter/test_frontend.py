@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from frontend import (
+from ansible_collections.promha.stack.plugins.plugin_utils.frontend import (
     FilterModule,
     front_probes,
     grafana_prometheus_datasources,

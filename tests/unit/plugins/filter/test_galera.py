@@ -1,6 +1,6 @@
 """Unit tests for plugins/filter/galera.py."""
 
-from galera import (
+from ansible_collections.promha.stack.plugins.plugin_utils.galera import (
     FilterModule,
     galera_bootstrap_plan,
     galera_member_state,

@@ -1,9 +1,9 @@
 """Unit tests for plugins/filter/peers.py."""
 
-import peers
 import pytest
 from ansible.errors import AnsibleFilterError
-from peers import (
+from ansible_collections.promha.stack.plugins.plugin_utils import peers
+from ansible_collections.promha.stack.plugins.plugin_utils.peers import (
     FilterModule,
     alertmanager_advertise_address,
     alertmanager_instances,

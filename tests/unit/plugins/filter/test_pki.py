@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from peers import san_name, stack_certificates, stack_pki_plan
+from ansible_collections.promha.stack.plugins.plugin_utils.peers import san_name, stack_certificates, stack_pki_plan
 
 GROUPS = {"all": ["prom-a", "am-1", "lb-1"], "prometheus": ["prom-a"], "alertmanager": ["am-1"],
           "loadbalancer": ["lb-1"]}
@@ -88,7 +88,7 @@ def test_groups_must_be_a_mapping():
 
 
 def test_registered():
-    from peers import FilterModule
+    from ansible_collections.promha.stack.plugins.plugin_utils.peers import FilterModule
     assert {"stack_certificates", "stack_pki_plan", "san_name"} <= set(FilterModule().filters())
 
 

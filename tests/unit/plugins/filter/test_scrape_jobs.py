@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from shards import (
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import (
     STATIC_LABEL,
     TOOLKIT_JOB_NAMES,
     every_shard_scrape_configs,
@@ -27,6 +25,8 @@ from shards import (
     shard_targets,
     targets_never_scraped,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[4]
 

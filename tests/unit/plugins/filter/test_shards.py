@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from shards import (
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import (
     FilterModule,
     deployed_shard_targets,
     hashmod_relabel_configs,
@@ -17,6 +15,8 @@ from shards import (
     shard_targets,
     target_file_specs,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 VECTORS = Path(__file__).resolve().parents[2] / "data" / "hashmod_vectors.json"
 

@@ -7,11 +7,7 @@ import bcrypt
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from webaccess import (
+from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import (
     AEAD_CIPHER_SUITES,
     FilterModule,
     tls_file_problems,
@@ -20,6 +16,10 @@ from webaccess import (
     web_access_files,
     web_users,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 

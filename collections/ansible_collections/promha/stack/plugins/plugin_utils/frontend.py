@@ -1,0 +1,293 @@
+"""Front-end filters: secrets, database accounts, nginx upstreams, Grafana config checks.
+
+Each filter returns data (or a list of problems) so the roles can validate
+everything on the controller before a host is touched, and unit tests can cover
+the logic without any service running.
+
+Filters
+-------
+``secret_problem``
+    ``mysql_grafana_password | secret_problem`` -> ``''`` when the value can be a
+    real secret, else what is wrong (``'is not set'``, ``'is a placeholder ...'``,
+    ``'is shorter than 12 characters'``).
+``secret_problems``
+    ``{'grafana_secret_key': grafana_secret_key | default(none)} | secret_problems`` ->
+    ``['grafana_secret_key is not set']``: one line per variable with a problem.
+``not_ip_addresses``
+    ``['10.0.0.5', 'grafana-1', '10.0.%']  | not_ip_addresses`` -> ``['grafana-1']``:
+    entries that are neither IP addresses nor MySQL host patterns.
+``mysql_stale_accounts``
+    ``mysql_info.users | mysql_stale_accounts('grafana', ['10.0.0.5'])`` ->
+    ``[{'user': ..., 'host': ...}]``: root outside localhost, anonymous accounts,
+    and grafana accounts for addresses that are no longer Grafana hosts.
+``prometheus_upstreams``
+    ``groups['prometheus'] | prometheus_upstreams(hostvars, global_hosts=groups['prometheus_global'])``
+    -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
+    'servers': ['10.0.0.21:9090', ...]}, ..., {'name': 'prometheus_global', ...}]``.
+``front_probes``
+    ``'https://10.0.0.70' | front_probes(upstreams, alertmanager=true, storage=true, grafana=false)``
+    -> ``[{'targets': ['https://10.0.0.70/prometheus/shard-0/-/ready', ...],
+    'labels': {'module': 'front_prometheus'}}, ...]``: every path of the front, as a
+    user calls it, grouped by the blackbox module (credentials) that probes it.
+``grafana_prometheus_datasources``
+    ``upstreams | grafana_prometheus_datasources('http://10.0.0.70')`` -> one Grafana
+    data source per upstream, through the front; the global tier is the default
+    (shard 0 when there is no global tier).
+``ini_problems``
+    ``rendered_text | ini_problems({'database': ['type', 'host']})`` -> a list of
+    problems: parse errors, missing sections, missing or empty keys.
+``grafana_provisioning_problems``
+    ``datasources_doc | grafana_provisioning_problems('datasources')`` -> a list of
+    problems with a Grafana provisioning document (``datasources`` or
+    ``dashboards``).
+"""
+
+from __future__ import annotations
+
+import configparser
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils import peers
+
+PLACEHOLDERS = {
+    "", "changeme", "change-me", "change_me", "changeit", "password", "passw0rd", "secret",
+    "admin", "grafana", "root", "placeholder", "todo", "tbd", "xxx", "default", "example",
+}
+MIN_SECRET_LENGTH = 12
+
+
+def secret_problem(value, min_length=MIN_SECRET_LENGTH):
+    """Return ``''`` if ``value`` can be a real secret, else a phrase saying what is wrong."""
+    if value is None:
+        return "is not set"
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    text = value.strip().lower()
+    if text in PLACEHOLDERS or any(word in text for word in ("changeme", "change_me", "change-me", "replace")) \
+            or (text.startswith("<") and text.endswith(">")):
+        return "is a placeholder; set a real value through ansible-vault"
+    if len(value) < int(min_length):
+        return f"is shorter than {min_length} characters"
+    if any(c in value for c in "\r\n\0") or '"""' in value:
+        return "holds a line break, a NUL or three double quotes, which would end its quoted value in a config file"
+    return ""
+
+
+def secret_problems(secrets, min_length=MIN_SECRET_LENGTH):
+    """Check a ``{variable name: value}`` mapping; return ``'<name> <problem>'`` per bad value."""
+    if not isinstance(secrets, dict):
+        raise AnsibleFilterError(f"secret_problems: expected a mapping of variable names to values, got {secrets!r}")
+    problems = []
+    for name, value in secrets.items():
+        problem = secret_problem(value, min_length)
+        if problem:
+            problems.append(f"{name} {problem}")
+    return problems
+
+
+def not_ip_addresses(values):
+    """Return the entries of ``values`` that are neither IP addresses nor ``%``/``_`` patterns."""
+    if not isinstance(values, (list, tuple)):
+        raise AnsibleFilterError(f"not_ip_addresses: expected a list, got {values!r}")
+    return [v for v in values if not peers.is_ip(str(v).strip("[]")) and "%" not in str(v)]
+
+
+def mysql_stale_accounts(users, grafana_user, client_hosts):
+    """Accounts to remove, from ``mysql_info``'s ``users`` (``{host: {user: {...}}}``)."""
+    if not isinstance(users, dict):
+        raise AnsibleFilterError(f"mysql_stale_accounts: expected mysql_info users, got {users!r}")
+    wanted = set(client_hosts)
+    stale = []
+    for host, accounts in sorted(users.items()):
+        for user in sorted(accounts):
+            if (user == "root" and host != "localhost") or user == "" \
+                    or (user == grafana_user and host not in wanted):
+                stale.append({"user": user, "host": host})
+    return stale
+
+
+def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var="prometheus_port",
+                         shard_var="prometheus_shard"):
+    """One upstream per Prometheus shard (its replicas), plus one for the global tier."""
+    upstreams = []
+    if hosts:
+        for shard, replicas in peers.prometheus_shards(hosts, hostvars, shard_var=shard_var).items():
+            upstreams.append({
+                "name": f"prometheus_shard_{shard}",
+                "path": f"/prometheus/shard-{shard}/",
+                "servers": peers.host_ports(replicas, hostvars, port, port_var=port_var),
+            })
+    if global_hosts:
+        upstreams.append({
+            "name": "prometheus_global",
+            "path": "/prometheus/global/",
+            "servers": peers.host_ports(global_hosts, hostvars, port, port_var=port_var),
+        })
+    return upstreams
+
+
+# What a user calls on each path of the front: a cheap call that needs the tier's
+# credentials (nginx passes them through), or Grafana's health check.
+FRONT_PROBE_CALLS = {"prometheus": "-/ready", "alertmanager": "/alertmanager/-/ready",
+                     "storage": "/storage/api/v1/query?query=1", "grafana": "/grafana/api/health"}
+
+
+def front_probes(front_url, upstreams, alertmanager=True, storage=True, grafana=True):
+    """The front's paths to probe through ``front_url`` (the floating address), as file_sd groups
+    labelled with the blackbox module of the credentials each needs (``front_<tier>``).
+
+    ``upstreams`` are ``prometheus_upstreams`` (one path per shard and the global tier); the
+    other tiers' paths are probed when the front serves them.
+    """
+    if not isinstance(front_url, str) or not front_url.startswith(("http://", "https://")):
+        raise AnsibleFilterError(f"front_probes: the front's URL must be http(s)://address[:port], got {front_url!r}")
+    if not isinstance(upstreams, list) or any(not isinstance(u, dict) or "path" not in u for u in upstreams):
+        raise AnsibleFilterError(f"front_probes: expects prometheus_upstreams' list, got {upstreams!r}")
+    base = front_url.rstrip("/")
+    groups = [("prometheus", [base + u["path"] + FRONT_PROBE_CALLS["prometheus"] for u in upstreams])]
+    for tier, wanted in (("alertmanager", alertmanager), ("storage", storage), ("grafana", grafana)):
+        if wanted:
+            groups.append((tier, [base + FRONT_PROBE_CALLS[tier]]))
+    return [{"targets": targets, "labels": {"module": f"front_{tier}"}} for tier, targets in groups if targets]
+
+
+def grafana_prometheus_datasources(upstreams, frontend_url, basic_auth_user="", basic_auth_password="", ca_pem="",
+                                   default=None):
+    """Grafana data sources for the Prometheus upstreams, reached through the nginx front.
+
+    ``default`` names the upstream marked as the default source (``prometheus_global`` if
+    there is one, else ``prometheus_shard_0``); ``''`` marks none (another source, such
+    as the storage read endpoint, is the default).
+
+    With ``basic_auth_user`` each source sends basic auth (the password in
+    ``secureJsonData``, which Grafana stores encrypted); nginx passes it through to
+    the replicas' ``--web.config.file``. With ``ca_pem`` and an https front, each
+    source checks the front's certificate against that CA.
+    """
+    if not isinstance(upstreams, list):
+        raise AnsibleFilterError(f"grafana_prometheus_datasources: expected prometheus_upstreams, got {upstreams!r}")
+    if default is None:
+        default = "prometheus_global" if any(u["name"] == "prometheus_global" for u in upstreams) \
+            else "prometheus_shard_0"
+    sources = []
+    for upstream in upstreams:
+        label = upstream["name"].replace("prometheus_", "").replace("_", " ")
+        sources.append({
+            "name": f"Prometheus {label}",
+            "uid": "promha-" + upstream["name"].replace("_", "-"),
+            "type": "prometheus",
+            "access": "proxy",
+            "url": frontend_url.rstrip("/") + upstream["path"].rstrip("/"),
+            "isDefault": upstream["name"] == default,
+            "editable": False,
+            "jsonData": {"httpMethod": "POST"},
+        })
+        secure = {}
+        if basic_auth_user:
+            sources[-1].update(basicAuth=True, basicAuthUser=basic_auth_user)
+            secure["basicAuthPassword"] = basic_auth_password
+        if ca_pem and frontend_url.startswith("https://"):
+            sources[-1]["jsonData"]["tlsAuthWithCACert"] = True
+            secure["tlsCACert"] = ca_pem
+        if secure:
+            sources[-1]["secureJsonData"] = secure
+    return sources
+
+
+def ini_problems(text, required):
+    """Parse ``text`` as an INI file; list what is unparseable, missing or empty in ``required``."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        parser.read_string(text)
+    except configparser.Error as error:
+        return [f"does not parse: {error}".replace("\n", " ")]
+    problems = []
+    for section, keys in required.items():
+        if not parser.has_section(section):
+            problems.append(f"section [{section}] is missing")
+            continue
+        for key in keys:
+            if not parser.get(section, key, fallback="").strip():
+                problems.append(f"[{section}] {key} is missing or empty")
+    return problems
+
+
+_DATASOURCE_TYPES = {"prometheus", "mysql", "loki", "alertmanager", "tempo", "elasticsearch", "postgres"}
+
+
+def _datasource_problems(doc):
+    problems = []
+    sources = doc.get("datasources")
+    if not isinstance(sources, list) or not sources:
+        return ["datasources: a non-empty list is required"]
+    names, uids, defaults = set(), set(), 0
+    for index, source in enumerate(sources):
+        where = f"datasources[{index}]"
+        if not isinstance(source, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        for key in ("name", "type", "access", "url"):
+            if not source.get(key):
+                problems.append(f"{where}: {key} is required")
+        if source.get("type") and source["type"] not in _DATASOURCE_TYPES:
+            problems.append(f"{where}: type {source['type']!r} is not one this stack provisions")
+        if source.get("access") not in (None, "proxy", "direct"):
+            problems.append(f"{where}: access must be proxy or direct")
+        if source.get("name") in names:
+            problems.append(f"{where}: name {source['name']!r} is used twice")
+        if source.get("uid") and source["uid"] in uids:
+            problems.append(f"{where}: uid {source['uid']!r} is used twice")
+        names.add(source.get("name"))
+        uids.add(source.get("uid"))
+        defaults += bool(source.get("isDefault"))
+    if defaults > 1:
+        problems.append(f"datasources: {defaults} are marked isDefault; at most one may be")
+    return problems
+
+
+def _dashboard_provider_problems(doc):
+    problems = []
+    providers = doc.get("providers")
+    if not isinstance(providers, list) or not providers:
+        return ["providers: a non-empty list is required"]
+    for index, provider in enumerate(providers):
+        where = f"providers[{index}]"
+        if not isinstance(provider, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        if not provider.get("name"):
+            problems.append(f"{where}: name is required")
+        if provider.get("type", "file") != "file":
+            problems.append(f"{where}: type must be file")
+        path = (provider.get("options") or {}).get("path")
+        if not path or not str(path).startswith("/"):
+            problems.append(f"{where}: options.path must be an absolute directory")
+    return problems
+
+
+def grafana_provisioning_problems(doc, kind):
+    """Check a provisioning document of ``kind`` (``datasources`` or ``dashboards``)."""
+    if kind not in ("datasources", "dashboards"):
+        raise AnsibleFilterError(f"grafana_provisioning_problems: unknown kind {kind!r}")
+    if not isinstance(doc, dict):
+        return [f"{kind}: the document must be a mapping"]
+    problems = [] if doc.get("apiVersion") == 1 else ["apiVersion must be 1"]
+    checker = _datasource_problems if kind == "datasources" else _dashboard_provider_problems
+    return problems + checker(doc)
+
+
+class FilterModule:
+    """Front-end filters."""
+
+    def filters(self):
+        return {
+            "secret_problem": secret_problem,
+            "secret_problems": secret_problems,
+            "not_ip_addresses": not_ip_addresses,
+            "mysql_stale_accounts": mysql_stale_accounts,
+            "prometheus_upstreams": prometheus_upstreams,
+            "front_probes": front_probes,
+            "grafana_prometheus_datasources": grafana_prometheus_datasources,
+            "ini_problems": ini_problems,
+            "grafana_provisioning_problems": grafana_provisioning_problems,
+        }

@@ -1,0 +1,289 @@
+"""Web access filters: basic-auth users and TLS files for Prometheus and Alertmanager.
+
+Both servers read ``--web.config.file`` (the exporter-toolkit format) on every
+request: ``tls_server_config`` with a certificate and key, and
+``basic_auth_users`` mapping a user name to a **bcrypt hash**. The inventory
+holds the plain passwords (vault); these filters hash them on the controller,
+and check the certificate files before anything is copied to a host.
+
+Filters
+-------
+``web_users``
+    ``{'promha': 'plain'} | web_users(seed=inventory_hostname, hash_key=key)`` ->
+    ``{'promha': '$2b$...'}``. With ``seed`` the salt is HMAC-SHA256 under
+    ``hash_key`` (the stack's ``credentials/web_hash_key``, which only the
+    controller holds) of the seed, the user and the password: the same password
+    gives the same hash on the same host, so re-rendering the file changes nothing
+    without reading the host first, and another host or user gets another salt.
+    Without the key the salt is unpredictable: a guess at the password cannot be
+    checked against the salt in web.yml, only through bcrypt's full cost. Without a
+    seed, a hash in ``existing`` (the file's text) is kept while it still matches,
+    and a new password gets a random salt. ``rounds`` (default 10) is bcrypt's
+    cost: lower only for a generated password checked on every request without
+    a cache (nginx's auth_basic).
+``tls_problems``
+    ``cert_pem | tls_problems(key_pem, names=['10.0.0.1', 'prometheus'],
+    ca_pem=ca_pem)`` -> ``['the key does not belong to the certificate', ...]``;
+    empty when the pair can serve those names and was signed by that CA.
+``web_access_files``
+    ``web_dir | web_access_files('prometheus', 'prometheus', tls=true,
+    cert_src=..., key_src=..., ca_src=..., users={'promha': 'plain'},
+    seed=inventory_hostname, hash_key=key)`` -> the entries of a ``stack_files`` task
+    (plugins/modules/stack_files.py): the TLS pair and the CA, read from these
+    controller paths, and web.yml with the hashed users; the key and a web.yml
+    with users are secret (never shown in a diff or a log).
+``tls_server_settings``
+    ``{'cert_file': ..., 'key_file': ...} | tls_server_settings`` -> the same
+    mapping with ``min_version: TLS12`` and ``cipher_suites``: the forward-secret
+    AEAD suites only (no CBC, no SHA-1 MAC), for every Go daemon's TLS server
+    (exporter-toolkit's ``tls_server_config``, VictoriaMetrics'
+    ``-tlsCipherSuites``). TLS 1.3's suites are not configurable in Go and are
+    all AEAD.
+``tls_file_problems``
+    ``cert_path | tls_file_problems(key_path, ca_path, names=[...])`` -> the same
+    for files on the controller, naming a file that is not set or cannot be read.
+    Example: ``cert_src | tls_file_problems(key_src, ca_src,
+    names=['10.0.0.1', 'prometheus'])``
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import ipaddress
+
+import yaml
+from ansible.errors import AnsibleFilterError
+
+BCRYPT_ROUNDS = 10
+# bcrypt's base64 alphabet, from the standard one.
+_BCRYPT_ALPHABET = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                 "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+# bcrypt reads at most 72 bytes of a password; a longer one would be cut silently.
+BCRYPT_MAX_BYTES = 72
+
+
+def _bcrypt():
+    try:
+        import bcrypt
+    except ImportError as error:  # pragma: no cover - depends on the controller
+        raise AnsibleFilterError("web_users needs the Python 'bcrypt' package on the controller "
+                                 "(pip install -r requirements.txt)") from error
+    return bcrypt
+
+
+def _existing_hashes(existing):
+    """``basic_auth_users`` of a web config given as text or a mapping; {} when absent or unreadable."""
+    if not existing:
+        return {}
+    if isinstance(existing, str):
+        try:
+            existing = yaml.safe_load(existing)
+        except yaml.YAMLError:
+            return {}
+    users = existing.get("basic_auth_users") if isinstance(existing, dict) else None
+    return users if isinstance(users, dict) else {}
+
+
+def _derived_salt(key, seed, name, password, rounds=BCRYPT_ROUNDS):
+    """A bcrypt salt from HMAC-SHA256(key, seed, user and password): stable, distinct per host and user,
+    and unpredictable without the key."""
+    digest = hmac.new(key.encode(), b"\0".join((seed.encode(), name.encode(), password)), hashlib.sha256).digest()[:16]
+    standard = base64.b64encode(digest).decode()[:22]
+    return f"$2b${rounds:02d}${standard.translate(_BCRYPT_ALPHABET)}".encode()
+
+
+def web_users(users, existing="", seed="", hash_key="", rounds=BCRYPT_ROUNDS):
+    """Hash ``{name: plain password}`` with bcrypt: a salt keyed by ``hash_key`` and ``seed``, else keep matching
+    hashes. ``rounds`` is bcrypt's cost (4 to 31)."""
+    if not isinstance(users, dict):
+        raise AnsibleFilterError(f"web_users: expected a mapping of user name to password, got {type(users).__name__}")
+    if seed and users and (not isinstance(hash_key, str) or len(hash_key) < 16):
+        raise AnsibleFilterError("web_users: the hash key is missing or shorter than 16 characters: "
+                                 "credentials/web_hash_key under stack_secrets_dir, made by roles/pki "
+                                 "(playbooks/pki.yml, the first step of site.yml)")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 4 <= rounds <= 31:
+        raise AnsibleFilterError(f"web_users: rounds must be an integer from 4 to 31 (bcrypt's cost), got {rounds!r}")
+    bcrypt = _bcrypt()
+    old = _existing_hashes(existing)
+    hashed = {}
+    for name, password in sorted(users.items()):
+        if not isinstance(name, str) or not name or ":" in name:
+            raise AnsibleFilterError(f"web_users: user name {name!r} must be a non-empty string without ':'")
+        if not isinstance(password, str) or not password:
+            raise AnsibleFilterError(f"web_users: the password of user {name!r} is empty or not a string")
+        secret = password.encode()
+        if len(secret) > BCRYPT_MAX_BYTES:
+            raise AnsibleFilterError(f"web_users: the password of user {name!r} is longer than "
+                                     f"{BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use whole")
+        if seed:
+            hashed[name] = bcrypt.hashpw(secret, _derived_salt(hash_key, seed, name, secret, rounds)).decode()
+            continue
+        current = old.get(name)
+        if isinstance(current, str):
+            try:
+                if bcrypt.checkpw(secret, current.encode()):
+                    hashed[name] = current
+                    continue
+            except ValueError:
+                pass  # not a bcrypt hash: replace it
+        hashed[name] = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=rounds)).decode()
+    return hashed
+
+
+_WEB_HEADER = ("# Managed by Ansible (promha): changes made here are overwritten.\n"
+               "# --web.config.file of {name}: read on every request, no reload needed.\n")
+
+
+def _read_pem(name, what, path):
+    try:
+        with open(str(path), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, TypeError) as error:
+        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path!r} cannot be read") from error
+    if "-----BEGIN" not in text:
+        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path} is not PEM")
+    return text
+
+
+# Go's names (crypto/tls CipherSuites()), ECDSA keys (the stack's CAs) and RSA keys (a site's own PKI).
+AEAD_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+
+
+def tls_server_settings(config=None):
+    """``config`` (a ``tls_server_config`` mapping) with TLS 1.2 as the minimum and the AEAD suites only."""
+    if config is not None and not isinstance(config, dict):
+        raise AnsibleFilterError(f"tls_server_settings: expected a mapping, got {type(config).__name__}")
+    return {**(config or {}), "min_version": "TLS12", "cipher_suites": list(AEAD_CIPHER_SUITES)}
+
+
+def web_access_files(directory, group, name, tls=False, cert_src="", key_src="", ca_src="", users=None, seed="",
+                     hash_key="", validate=None):
+    """``stack_files`` entries of a --web.config.file and its TLS files, in ``directory`` owned by root:``group``."""
+    if not directory or not str(directory).startswith("/"):
+        raise AnsibleFilterError(f"web_access_files ({name}): the directory must be an absolute path, got {directory!r}")
+    users = users or {}
+    config, files = {}, []
+    if tls:
+        files += [
+            {"path": f"{directory}/server.crt", "content": _read_pem(name, "certificate", cert_src),
+             "group": group, "mode": "0644"},
+            {"path": f"{directory}/server.key", "secret_content": _read_pem(name, "key", key_src),
+             "group": group, "mode": "0640"},
+            {"path": f"{directory}/ca.crt", "content": _read_pem(name, "CA", ca_src), "group": group, "mode": "0644"},
+        ]
+        config["tls_server_config"] = tls_server_settings({"cert_file": f"{directory}/server.crt",
+                                                           "key_file": f"{directory}/server.key"})
+    if users:
+        # Plain str: Ansible's tagged strings are not something yaml.safe_dump represents.
+        hashed = web_users(users, seed=seed, hash_key=hash_key)
+        config["basic_auth_users"] = {str(user): str(digest) for user, digest in hashed.items()}
+    text = _WEB_HEADER.format(name=name) + yaml.safe_dump(config, indent=2, sort_keys=True, default_flow_style=False)
+    web = {"path": f"{directory}/web.yml", ("secret_content" if users else "content"): text,
+           "group": group, "mode": "0640"}
+    if validate:
+        web["validate"] = validate
+    return files + [web]
+
+
+def _load(what, pem, loader):
+    if not isinstance(pem, (str, bytes)) or not pem:
+        return None, f"the {what} is empty"
+    try:
+        return loader(pem.encode() if isinstance(pem, str) else pem), ""
+    except (ValueError, TypeError) as error:
+        return None, f"the {what} is not PEM ({str(error).splitlines()[0]})"
+
+
+def _covers(cert, name, x509):
+    """Does the certificate's subjectAltName cover ``name`` (an IP address or a DNS name)?"""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        address = ipaddress.ip_address(str(name).strip("[]"))
+    except ValueError:
+        wanted = str(name).lower().rstrip(".")
+        for dns in sans.get_values_for_type(x509.DNSName):
+            dns = dns.lower().rstrip(".")
+            if dns == wanted or (dns.startswith("*.") and wanted.split(".", 1)[-1] == dns[2:] and "." in wanted):
+                return True
+        return False
+    return address in sans.get_values_for_type(x509.IPAddress)
+
+
+def tls_problems(cert_pem, key_pem, names=(), ca_pem=None, now=None):
+    """What keeps ``cert_pem``/``key_pem`` from serving ``names`` to clients that trust ``ca_pem``."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    cert, cert_problem = _load("certificate", cert_pem, x509.load_pem_x509_certificate)
+    key, key_problem = _load("key", key_pem, lambda data: serialization.load_pem_private_key(data, password=None))
+    problems = [p for p in (cert_problem, key_problem) if p]
+    if cert is None:
+        return problems
+    if key is not None:
+        def public(k):
+            return k.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        if public(key.public_key()) != public(cert.public_key()):
+            problems.append("the key does not belong to the certificate")
+    moment = now or datetime.datetime.now(datetime.UTC)
+    if moment < cert.not_valid_before_utc:
+        problems.append(f"the certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    if moment > cert.not_valid_after_utc:
+        problems.append(f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    missing = [str(n) for n in names if n and not _covers(cert, n, x509)]
+    if missing:
+        problems.append(f"the certificate's subjectAltName does not cover {', '.join(missing)}")
+    if ca_pem:
+        ca, ca_problem = _load("CA certificate", ca_pem, x509.load_pem_x509_certificate)
+        if ca is None:
+            problems.append(ca_problem)
+        elif ca.fingerprint(ca.signature_hash_algorithm) != cert.fingerprint(cert.signature_hash_algorithm):
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                problems.append("the certificate was not issued by that CA")
+    return problems
+
+
+def tls_file_problems(cert_path, key_path, ca_path, names=()):
+    """``tls_problems`` of the certificate, key and CA files at these controller paths."""
+    contents, problems = {}, []
+    for kind, path in (("certificate", cert_path), ("key", key_path), ("CA", ca_path)):
+        if not path or not str(path).strip():
+            problems.append(f"the {kind} file is not set")
+            continue
+        try:
+            with open(str(path), encoding="utf-8") as handle:
+                contents[kind] = handle.read()
+        except OSError as error:
+            problems.append(f"the {kind} file {path} cannot be read: {error.strerror or error}")
+    if problems:
+        return problems
+    return tls_problems(contents["certificate"], contents["key"], names=names, ca_pem=contents["CA"])
+
+
+class FilterModule:
+    """Web access filters."""
+
+    def filters(self):
+        return {
+            "web_users": web_users,
+            "tls_problems": tls_problems,
+            "tls_file_problems": tls_file_problems,
+            "web_access_files": web_access_files,
+            "tls_server_settings": tls_server_settings,
+        }
