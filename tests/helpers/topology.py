@@ -28,7 +28,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
 from ansible_collections.promha.stack.plugins.plugin_utils import peers  # noqa: E402
