@@ -1,52 +1,60 @@
-"""Unit tests for plugins/filter/hoststate.py."""
+"""Unit tests for plugins/filter/hoststate.py (the filters over host_state's read)."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from hoststate import FilterModule, accounts_missing, dpkg_missing, install_needed, units_to_mask, units_to_start
 
-DPKG = "ii curl\nii tzdata\nrc nginx\niU chrony\nii libc6:amd64\n"
+READ = {
+    "installed": ["curl", "nginx", "prometheus", "tzdata"],
+    "services": {"active": ["nginx.service", "chrony.service", "alertmanager@19093.service"],
+                 "enabled": ["nginx.service", "keepalived.service", "alertmanager@19093.service"]},
+    "groups": ["root", "monitoring"],
+    "accounts": ["root", "promha", "prometheus"],
+    "firewall": {"written": "abc", "loaded": "abc"},
+    "units": [],
+    "changed": False,
+}
+# A registered task that did not run, and one without a read at all.
+SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
+NOT_READ = [None, "", {}, SKIPPED]
 
 
-def test_only_ii_counts_as_installed():
-    assert dpkg_missing(DPKG, ["curl", "nginx", "chrony", "tzdata", "procps"]) == ["nginx", "chrony", "procps"]
+def test_missing_packages_in_the_order_wanted():
+    assert dpkg_missing(READ, ["procps", "curl", "chrony", "nginx"]) == ["procps", "chrony"]
+    assert dpkg_missing(READ, []) == []
 
 
-def test_architecture_suffix_and_order():
-    assert dpkg_missing(DPKG, ["procps", "libc6"]) == ["procps"]
-    assert dpkg_missing(DPKG, []) == []
+@pytest.mark.parametrize("state", NOT_READ)
+def test_every_package_is_missing_when_not_read(state):
+    assert dpkg_missing(state, ["curl", "nginx"]) == ["curl", "nginx"]
 
 
-def test_unit_section_is_not_read_as_packages():
-    out = DPKG + "--units--\nii sneaky\n"
-    assert dpkg_missing(out, ["sneaky"]) == ["sneaky"]
-
-
-@pytest.mark.parametrize("output,wanted,message", [
-    (None, ["a"], "expects the command's stdout"),
-    ("ii a\n", "a", "must be a list"),
+@pytest.mark.parametrize("call,message", [
+    (lambda: dpkg_missing(READ, "curl"), "dpkg_missing: the wanted packages must be a list"),
+    (lambda: dpkg_missing("ii curl\n", ["curl"]), "dpkg_missing: expects the host_state module's result"),
+    (lambda: units_to_start(READ, "nginx"), "units_to_start: the units must be a list"),
+    (lambda: units_to_start(["x"], ["nginx"]), "units_to_start: expects the host_state module's result"),
+    (lambda: accounts_missing(READ, "promha"), "accounts_missing: users must be a list"),
+    (lambda: accounts_missing(READ, [], {"a": 1}), "accounts_missing: groups must be a list"),
+    (lambda: install_needed(["ii a"], "package", ["a"], ""), "install_needed: expects"),
+    (lambda: units_to_mask(READ | {"units": None}), "units_to_mask: the read has no units"),
+    (lambda: units_to_mask(SKIPPED), "units_to_mask: the read has no units"),
 ])
-def test_dpkg_missing_bad_input(output, wanted, message):
+def test_bad_input_is_named(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
-        dpkg_missing(output, wanted)
+        call()
 
 
 def test_units_masked_and_stopped_are_left_alone():
-    out = (DPKG + "--units--\n"
-           "Id=a.service\nUnitFileState=masked\nActiveState=inactive\n\n"
-           "Id=b.service\nUnitFileState=enabled\nActiveState=active\n\n"
-           "Id=c.service\nActiveState=active\nUnitFileState=masked\n\n"
-           "Id=d.service\nUnitFileState=\nActiveState=inactive\n\n"
-           "Id=e.service\nUnitFileState=masked\nActiveState=failed\n")
-    assert units_to_mask(out) == ["b.service", "c.service", "d.service"]
-
-
-def test_no_units_asked():
-    assert units_to_mask(DPKG + "--units--\n") == []
-
-
-def test_units_to_mask_needs_the_marker():
-    with pytest.raises(AnsibleFilterError, match="no --units-- line"):
-        units_to_mask(DPKG)
+    units = [
+        {"id": "a.service", "unit_file_state": "masked", "active_state": "inactive"},
+        {"id": "b.service", "unit_file_state": "enabled", "active_state": "active"},
+        {"id": "c.service", "unit_file_state": "masked", "active_state": "active"},
+        {"id": "d.service", "unit_file_state": "", "active_state": "inactive"},
+        {"id": "e.service", "unit_file_state": "masked", "active_state": "failed"},
+    ]
+    assert units_to_mask({"units": units}) == ["b.service", "c.service", "d.service"]
+    assert units_to_mask({"units": []}) == []
 
 
 def test_filters_are_registered():
@@ -54,44 +62,24 @@ def test_filters_are_registered():
         "dpkg_missing", "units_to_mask", "install_needed", "units_to_start", "accounts_missing"}
 
 
-STATE = "ii prometheus\nii curl\nrc prometheus-alertmanager\n--accounts--\nroot\nprometheus\n"
-
-
 def test_nothing_to_install_on_a_converged_host():
-    assert install_needed(STATE, "package", ["prometheus"], "prometheus") is False
-    assert install_needed(STATE, "package", ["prometheus", "curl"], "") is False
+    assert install_needed(READ, "package", ["prometheus"], "prometheus") is False
+    assert install_needed(READ, "package", ["prometheus", "curl"], "") is False
 
 
 @pytest.mark.parametrize("method,packages,user", [
-    ("package", ["prometheus-alertmanager"], "prometheus"),   # removed, config left (rc)
+    ("package", ["prometheus-alertmanager"], "prometheus"),   # not installed
     ("package", ["prometheus"], "node-exporter"),             # account missing
     ("archive", [], "prometheus"),                            # archives check their own install
 ])
 def test_install_needed_when_something_is_missing(method, packages, user):
-    assert install_needed(STATE, method, packages, user) is True
+    assert install_needed(READ, method, packages, user) is True
 
 
-@pytest.mark.parametrize("state", [None, "", "ii prometheus\n"])
+@pytest.mark.parametrize("state", NOT_READ + [{"installed": ["prometheus"]}])
 def test_install_needed_when_the_state_was_not_read(state):
-    # No read (the common role did not run), or an older read without accounts.
+    # No read (common did not run, the task was skipped), or a read without accounts.
     assert install_needed(state, "package", ["prometheus"], "prometheus") is True
-
-
-def test_accounts_are_not_read_as_packages():
-    assert install_needed("ii a\n--accounts--\nii b\n", "package", ["b"], "") is True
-
-
-def test_install_needed_bad_input():
-    with pytest.raises(AnsibleFilterError, match="install_needed: expects"):
-        install_needed(["ii a"], "package", ["a"], "")
-
-
-READ = ("ii nginx\n--firewall-- abc abc\n--services--\n"
-        "active nginx.service\nenabled nginx.service\n"
-        "active chrony.service\n"
-        "enabled keepalived.service\n"
-        "active alertmanager@19093.service\nenabled alertmanager@19093.service\n"
-        "--groups--\nroot\nmonitoring\n--accounts--\nroot\npromha\n")
 
 
 def test_units_running_and_enabled_need_no_start():
@@ -109,33 +97,16 @@ def test_units_to_stop_are_those_running_or_enabled():
         "chrony.service", "keepalived.service", "nginx.service"]
 
 
-@pytest.mark.parametrize("state", [None, "", "ii nginx\n--accounts--\nroot\n"])
+@pytest.mark.parametrize("state", NOT_READ)
 def test_every_unit_starts_when_services_were_not_read(state):
     assert units_to_start(state, ["nginx", "x.timer"]) == ["nginx.service", "x.timer"]
 
 
-def test_services_are_not_read_as_packages_or_accounts():
-    assert dpkg_missing(READ, ["nginx", "active"]) == ["active"]
-    assert install_needed(READ, "package", ["nginx"], "promha") is False
-    assert install_needed(READ, "package", ["nginx"], "monitoring") is True
-
-
 def test_accounts_missing():
-    assert accounts_missing(READ, ["promha", "prometheus"], ["monitoring", "promha"]) == ["prometheus", "promha"]
+    assert accounts_missing(READ, ["promha", "grafana"], ["monitoring", "promha"]) == ["grafana", "promha"]
     assert accounts_missing(READ, [], []) == []
 
 
-@pytest.mark.parametrize("state", [None, "", "ii nginx\n"])
+@pytest.mark.parametrize("state", NOT_READ)
 def test_every_account_is_missing_when_not_read(state):
     assert accounts_missing(state, ["promha"], ["monitoring"]) == ["promha", "monitoring"]
-
-
-@pytest.mark.parametrize("call,message", [
-    (lambda: units_to_start(READ, "nginx"), "units_to_start: the units must be a list"),
-    (lambda: units_to_start(["x"], ["nginx"]), "units_to_start: expects the read's stdout"),
-    (lambda: accounts_missing(READ, "promha"), "accounts_missing: users must be a list"),
-    (lambda: accounts_missing(READ, [], {"a": 1}), "accounts_missing: groups must be a list"),
-])
-def test_new_filters_bad_input(call, message):
-    with pytest.raises(AnsibleFilterError, match=message):
-        call()
