@@ -34,7 +34,17 @@ import os
 import re
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import access, flags, frontend, galera, peers, shards, webaccess
+from ansible_collections.promha.stack.plugins.plugin_utils import (
+    access,
+    alertmanager,
+    firewall,
+    flags,
+    frontend,
+    galera,
+    inventory,
+    shards,
+    webaccess,
+)
 from jinja2 import Undefined
 from jinja2.exceptions import TemplateError
 
@@ -67,7 +77,7 @@ def _check(problems, call, *args, **kwargs):
 
 def _address_problems(groups, hostvars, problems):
     for host in groups.get("all", []):
-        _check(problems, peers.host_address, host, hostvars)
+        _check(problems, inventory.host_address, host, hostvars)
 
 
 # Role defaults, for hosts that do not set these (preflight does not see role defaults).
@@ -77,7 +87,7 @@ _SCRAPE_DEFAULTS = {"prometheus_scrape_jobs": [], "prometheus_shard_mode": "rend
 
 def scrape_settings_need_host(hosts, hostvars):
     """The hosts whose scrape settings only their own context can render (see the module's docstring)."""
-    hostvars = peers.HostVarsView(hostvars)
+    hostvars = inventory.HostVarsView(hostvars)
     need = []
     for host in hosts:
         try:
@@ -115,7 +125,7 @@ def _prometheus_problems(groups, hostvars, problems):
     if not hosts:
         return
     minimum = _get(hostvars, hosts[0], "prometheus_min_replicas")
-    layout = _check(problems, peers.prometheus_shards, hosts, hostvars,
+    layout = _check(problems, inventory.prometheus_shards, hosts, hostvars,
                     min_replicas=2 if minimum is _UNSET else minimum)
     _scrape_job_problems(groups, hostvars, sorted(hosts), len(layout) if layout else None, problems)
 
@@ -152,7 +162,7 @@ def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):
         problems.append(f"host {first}: prometheus_shard_mode is {settings['prometheus_shard_mode']!r}; use "
                         f"{' or '.join(shards.MODES)}")
     found = []
-    jobs = _check(found, peers.inventory_scrape_jobs, settings["prometheus_scrape_jobs"], groups, hostvars)
+    jobs = _check(found, inventory.inventory_scrape_jobs, settings["prometheus_scrape_jobs"], groups, hostvars)
     problems += [f"host {first}: prometheus_scrape_jobs: {problem}" for problem in found]
     if jobs is None or not shard_count:
         return
@@ -172,9 +182,9 @@ def _alertmanager_problems(groups, hostvars, problems):
     hosts = groups.get("alertmanager", [])
     if not hosts:
         return
-    instances = _check(problems, peers.alertmanager_instances, hosts, hostvars)
+    instances = _check(problems, alertmanager.alertmanager_instances, hosts, hostvars)
     for instance in instances or []:
-        _check(problems, peers.alertmanager_advertise_address, instances, instance["host"], instance["name"])
+        _check(problems, alertmanager.alertmanager_advertise_address, instances, instance["host"], instance["name"])
     for host in hosts:
         settings = {name: _setting(hostvars, host, name, default) for name, default in GOSSIP_DEFAULTS.items()}
         problems += [f"host {host}: {line}" for line in flags.gossip_problems(settings)]
@@ -398,13 +408,13 @@ def _web_problems(groups, hostvars, problems):
                                     f"leave it unset for the generated one under {secrets}/credentials)")
             if _setting(hostvars, host, f"{component}_web_tls_enabled", not plain) is True:
                 server_name = _get(hostvars, host, f"{component}_web_tls_server_name")
-                address = _check(problems, peers.host_address, host, hostvars)
+                address = _check(problems, inventory.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
                 problems.extend(_tls_file_problems(host, hostvars, f"{component}_web_tls", names,
                                                    access.web_files(_access(hostvars, host), host, component)))
             if component == "alertmanager" and _setting(hostvars, host, "alertmanager_cluster_tls_enabled",
                                                         not plain) is True:
-                address = _check(problems, peers.host_address, host, hostvars)
+                address = _check(problems, inventory.host_address, host, hostvars)
                 problems.extend(_tls_file_problems(host, hostvars, "alertmanager_cluster_tls", [address],
                                                    access.gossip_files(_access(hostvars, host), host)))
 
@@ -492,7 +502,7 @@ def _firewall_problems(groups, hostvars, problems):
     addresses = {}
     for host in groups.get("all", []):
         try:
-            addresses[host] = peers.host_address(host, hostvars)
+            addresses[host] = inventory.host_address(host, hostvars)
         except AnsibleError:
             pass  # named by _address_problems
     for host in sorted(groups.get("all", [])):
@@ -503,7 +513,7 @@ def _firewall_problems(groups, hostvars, problems):
                     ("admin_sources", "operator_sources", "client_sources")}
         kwargs = {name: value for name, value in settings.items() if value is not _UNSET}
         port = _get(hostvars, host, "ansible_port")
-        _check(problems, peers.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port,
+        _check(problems, firewall.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port,
                addresses=addresses, **kwargs)
 
 
@@ -533,7 +543,7 @@ def failure_domain_problems(groups, hostvars):
     sets = []
     shard_hosts = groups.get("prometheus", [])
     try:
-        layout = peers.prometheus_shards(shard_hosts, hostvars) if shard_hosts else {}
+        layout = inventory.prometheus_shards(shard_hosts, hostvars) if shard_hosts else {}
     except AnsibleError:
         layout = {}  # named by the shard check
     sets += [(f"the replicas of shard {shard}", replicas, False) for shard, replicas in layout.items()]
@@ -571,7 +581,7 @@ def inventory_problems(groups, hostvars):
     """Every problem of the inventory, one line each, naming the host and the variable."""
     if not hasattr(groups, "get"):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
-    groups, hostvars = peers.plain_groups(groups), peers.HostVarsView(hostvars)
+    groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
                   _front_probe_problems, _metrics_problems, _secret_problems, _database_tls_problems,
@@ -588,7 +598,7 @@ def inventory_warnings(groups, inventory_dir, hostvars=None):
     ``hostvars``, outside production, what ``failure_domain_problems`` finds."""
     domains = []
     if hostvars is not None:
-        groups, hostvars = peers.plain_groups(groups), peers.HostVarsView(hostvars)
+        groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
     if hostvars is not None and not _production(groups, hostvars):
         domains = [f"{line} (refused in production)" for line in failure_domain_problems(groups, hostvars)]
     directory = os.path.join(str(inventory_dir or ""), "group_vars")

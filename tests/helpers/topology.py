@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
-from ansible_collections.promha.stack.plugins.plugin_utils import peers  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
@@ -76,9 +76,9 @@ def role_defaults():
     return defaults
 
 
-def read_inventory(inventory):
+def read_inventory(path):
     """``(groups, hostvars)`` of an inventory: groups with their members, children included."""
-    command = [str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(inventory), "--list"]
+    command = [str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(path), "--list"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise TopologyError(f"{' '.join(command)} failed: {result.stderr.strip()}")
@@ -100,9 +100,9 @@ def read_inventory(inventory):
 
 
 class Topology:
-    def __init__(self, inventory):
-        self.inventory = Path(inventory)
-        self.groups, self.hostvars = read_inventory(inventory)
+    def __init__(self, path):
+        self.inventory = Path(path)
+        self.groups, self.hostvars = read_inventory(path)
         self.defaults = role_defaults()
 
     @classmethod
@@ -122,11 +122,11 @@ class Topology:
         raise TopologyError(f"{name} is set neither for {host} nor as a literal role default")
 
     def address(self, host):
-        return peers.host_address(host, self.hostvars)
+        return inventory.host_address(host, self.hostvars)
 
     def host_port(self, host, port_var):
         """``address:port`` of a host's service (IPv6 bracketed), as the roles write it."""
-        return peers.join_host_port(self.address(host), self.setting(host, port_var))
+        return inventory.join_host_port(self.address(host), self.setting(host, port_var))
 
     def url(self, host, port_var, path="", scheme=None):
         """The URL of a host's service; its scheme follows the tier's TLS setting."""
@@ -198,12 +198,12 @@ class Topology:
     @cached_property
     def shards(self):
         """``{shard: [replica hosts]}``, from prometheus_shards (the global tier is not a shard)."""
-        return peers.prometheus_shards(self.hosts("prometheus"), self.hostvars)
+        return inventory.prometheus_shards(self.hosts("prometheus"), self.hostvars)
 
     @cached_property
     def alertmanagers(self):
         """Every Alertmanager instance, from alertmanager_instances (peer_name, web, cluster, ...)."""
-        return peers.alertmanager_instances(self.hosts("alertmanager"), self.hostvars)
+        return alertmanager.alertmanager_instances(self.hosts("alertmanager"), self.hostvars)
 
     @cached_property
     def front_tls(self):
@@ -218,7 +218,7 @@ class Topology:
         balancer = host or self.hosts("loadbalancer")[0]
         address = self.address(host) if host else self.vip
         port = self.setting(balancer, "nginx_tls_port" if self.front_tls else "nginx_listen_port")
-        return f"{'https' if self.front_tls else 'http'}://{peers.join_host_port(address, port)}{path}"
+        return f"{'https' if self.front_tls else 'http'}://{inventory.join_host_port(address, port)}{path}"
 
     @cached_property
     def vip(self):

@@ -1,8 +1,8 @@
-"""Unit tests for firewall_rules (plugins/filter/peers.py): the flows each host accepts, from the inventory."""
+"""Unit tests for firewall_rules (the stack model's firewall module): the flows each host accepts, from the inventory."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.peers import firewall_rules
+from ansible_collections.promha.stack.plugins.plugin_utils.firewall import firewall_rules
 
 GROUPS = {
     "all": ["prom-s0-a", "prom-s0-b", "prom-g", "am-1", "am-2", "vm-1", "db-1", "graf-1", "graf-2", "lb-1", "lb-2"],

@@ -1,8 +1,8 @@
-"""Unit tests for the certificate filters of plugins/filter/peers.py."""
+"""Unit tests for the certificate filters of the stack model's pki module."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.peers import san_name, stack_certificates, stack_pki_plan
+from ansible_collections.promha.stack.plugins.plugin_utils.pki import san_name, stack_certificates, stack_pki_plan
 
 GROUPS = {"all": ["prom-a", "am-1", "lb-1"], "prometheus": ["prom-a"], "alertmanager": ["am-1"],
           "loadbalancer": ["lb-1"]}
@@ -88,7 +88,7 @@ def test_groups_must_be_a_mapping():
 
 
 def test_registered():
-    from ansible_collections.promha.stack.plugins.plugin_utils.peers import FilterModule
+    from ansible_collections.promha.stack.plugins.plugin_utils.pki import FilterModule
     assert {"stack_certificates", "stack_pki_plan", "san_name"} <= set(FilterModule().filters())
 
 

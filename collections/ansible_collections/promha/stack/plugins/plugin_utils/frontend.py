@@ -47,7 +47,7 @@ from __future__ import annotations
 import configparser
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import peers
+from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 
 PLACEHOLDERS = {
     "", "changeme", "change-me", "change_me", "changeit", "password", "passw0rd", "secret",
@@ -89,7 +89,7 @@ def not_ip_addresses(values):
     """Return the entries of ``values`` that are neither IP addresses nor ``%``/``_`` patterns."""
     if not isinstance(values, (list, tuple)):
         raise AnsibleFilterError(f"not_ip_addresses: expected a list, got {values!r}")
-    return [v for v in values if not peers.is_ip(str(v).strip("[]")) and "%" not in str(v)]
+    return [v for v in values if not inventory.is_ip(str(v).strip("[]")) and "%" not in str(v)]
 
 
 def mysql_stale_accounts(users, grafana_user, client_hosts):
@@ -111,17 +111,17 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
     """One upstream per Prometheus shard (its replicas), plus one for the global tier."""
     upstreams = []
     if hosts:
-        for shard, replicas in peers.prometheus_shards(hosts, hostvars, shard_var=shard_var).items():
+        for shard, replicas in inventory.prometheus_shards(hosts, hostvars, shard_var=shard_var).items():
             upstreams.append({
                 "name": f"prometheus_shard_{shard}",
                 "path": f"/prometheus/shard-{shard}/",
-                "servers": peers.host_ports(replicas, hostvars, port, port_var=port_var),
+                "servers": inventory.host_ports(replicas, hostvars, port, port_var=port_var),
             })
     if global_hosts:
         upstreams.append({
             "name": "prometheus_global",
             "path": "/prometheus/global/",
-            "servers": peers.host_ports(global_hosts, hostvars, port, port_var=port_var),
+            "servers": inventory.host_ports(global_hosts, hostvars, port, port_var=port_var),
         })
     return upstreams
 

@@ -57,7 +57,7 @@ Filters
     shard that does not exist, ``replicas`` larger than ``shard_count``, an unknown
     ``shard`` value, a job with neither targets nor discovery) raises one error that
     lists every problem. Jobs that name an inventory group go through
-    ``inventory_scrape_jobs`` (plugins/filter/peers.py) first.
+    ``inventory_scrape_jobs`` (plugins/filter/inventory.py) first.
 
     Example, shard 1 of 2::
 
