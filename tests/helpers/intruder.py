@@ -3,7 +3,7 @@
 Shared by the lab's drill ("stranger on the network", scripts/drill.py) and the front
 scenario's verifier. The plan comes from the inventory through ``topology.Topology``
 (the same filters the roles use); the probes run inside a container on the stack's
-own docker network that belongs to no inventory group (scripts/intruder_probes.py,
+own docker network that belongs to no inventory group (intruder_probes.py beside this file,
 standard library only), and again from the controller without credentials.
 
     plan = intruder_plan(topo)
@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import intruder_probes
+
 ROOT = Path(__file__).resolve().parents[2]
-PROBES = ROOT / "scripts" / "intruder_probes.py"
+PROBES = Path(__file__).resolve().parent / "intruder_probes.py"  # copied into the stranger
 
 
 def _rfc3339(moment):
@@ -173,7 +174,7 @@ def probe_from(container, plan):
 
 
 def forge_vrrp(container, vrid, vip, addresses, seconds):
-    """Start forging VRRP advertisements from ``container`` (see scripts/intruder_probes.py) for
+    """Start forging VRRP advertisements from ``container`` (see intruder_probes.py) for
     ``seconds``; returns the running process (its output: the number of packets sent)."""
     forgery = {"vrid": int(vrid), "vip": vip, "addresses": list(addresses), "seconds": seconds}
     return subprocess.Popen(["docker", "exec", container, "python3", "/root/intruder_probes.py", "--forge-vrrp",
@@ -190,7 +191,5 @@ def guess_burst(container, url, count, concurrency, user="promha"):
 
 def probe_here(plan):
     """Run ``plan`` from this machine (the controller), without credentials."""
-    sys.path.insert(0, str(PROBES.parent))
-    import intruder_probes
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(intruder_probes.run, plan))

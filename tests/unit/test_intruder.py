@@ -1,18 +1,15 @@
-"""The stranger's tools: forged VRRP advertisements (scripts/intruder_probes.py) and the port and
+"""The stranger's tools: forged VRRP advertisements (tests/helpers/intruder_probes.py) and the port and
 ICMP sweep plan (tests/helpers/intruder.py)."""
 
-import importlib.util
 import socket
 import struct
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("intruder_probes", ROOT / "scripts" / "intruder_probes.py")
-probes = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probes)
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import intruder  # noqa: E402
+import intruder_probes as probes  # noqa: E402
 
 
 def test_forged_advertisements_claim_ownership_from_each_peer_plain_and_in_ah():
