@@ -52,3 +52,18 @@ def test_the_lookup_answers_for_the_host_at_hand():
     for terms in (["nope"], ["cert"], ["tls", "extra"]):
         with pytest.raises(AnsibleLookupError, match="unknown setting"):
             lookup.run(terms, variables)
+
+
+def test_the_lookup_answers_for_another_host_when_asked():
+    # A play on the controller (localhost) asking for the stack's secrets directory.
+    variables = {"inventory_dir": "/elsewhere", "inventory_hostname": "localhost", "hostvars": {
+        "prom-1": {"inventory_dir": "/srv/inv", "inventory_hostname": "prom-1"},
+        "prom-2": {"inventory_dir": "/srv/inv", "stack_secrets_dir": "/vault/promha"}}}
+    lookup = LookupModule()
+    assert lookup.run(["secrets"], variables, host="prom-1") == ["/srv/inv/.secrets"]
+    assert lookup.run(["secrets"], variables, host="prom-2") == ["/vault/promha"]
+    assert lookup.run(["secrets"], variables) == ["/elsewhere/.secrets"]
+    with pytest.raises(AnsibleLookupError, match="host 'nobody' is not in the inventory"):
+        lookup.run(["secrets"], variables, host="nobody")
+    with pytest.raises(AnsibleLookupError, match=r"unknown option\(s\) \['hots'\]"):
+        lookup.run(["secrets"], variables, hots="prom-1")

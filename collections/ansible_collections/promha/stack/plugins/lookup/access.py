@@ -17,11 +17,17 @@ options:
   _terms:
     description: The setting, and for C(credential), C(cert) and C(key) its name.
     required: true
+  host:
+    description:
+      - Read the variables of this inventory host instead of the host at hand (a play on
+        the controller asking for the stack's secrets directory).
+    type: str
 """
 
 EXAMPLES = r"""
 alertmanager_web_tls_enabled: "{{ lookup('promha.stack.access', 'tls') }}"
 alertmanager_web_tls_cert_src: "{{ lookup('promha.stack.access', 'cert', 'alertmanager') }}"
+backup_secrets_dir: "{{ lookup('promha.stack.access', 'secrets', host=groups['all'][0]) }}"
 """
 
 RETURN = r"""
@@ -44,6 +50,14 @@ _SIMPLE = ("tls", "user", "secrets", "web_ca", "gossip_ca")
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         variables = variables or {}
+        of = kwargs.pop("host", None)
+        if kwargs:
+            raise AnsibleLookupError(f"promha.stack.access: unknown option(s) {sorted(kwargs)}; the one option is host")
+        if of:
+            hostvars = variables.get("hostvars") or {}
+            if of not in hostvars:
+                raise AnsibleLookupError(f"promha.stack.access: host {of!r} is not in the inventory")
+            variables = hostvars[of]
         access = stack_access(variables.get("stack_plain_http"), variables.get("stack_secrets_dir"),
                               variables.get("inventory_dir"))
         what, *rest = [str(term) for term in terms] or [""]
