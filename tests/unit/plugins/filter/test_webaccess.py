@@ -207,7 +207,7 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 def test_filter_module_exports():
     assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files",
-                                           "tls_server_settings"}
+                                           "tls_server_settings", "client_settings"}
 
 
 def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
@@ -294,3 +294,15 @@ def test_tls_server_settings_allow_forward_secret_aead_suites_only():
 def test_tls_server_settings_refuses_what_is_not_a_mapping():
     with pytest.raises(AnsibleFilterError, match="tls_server_settings: expected a mapping, got str"):
         tls_server_settings("TLS12")
+
+
+def test_client_settings_for_tls_and_a_user():
+    from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import client_settings
+    assert client_settings(True, "promha", "/w/ca.crt", "/w/am.password") == {
+        "scheme": "https", "tls_config": {"ca_file": "/w/ca.crt"},
+        "basic_auth": {"username": "promha", "password_file": "/w/am.password"}}
+    # remote_write's URL carries the scheme; inventory booleans as text count.
+    assert client_settings("yes", "", "/w/ca.crt", "/w/x", scheme=False) == {"tls_config": {"ca_file": "/w/ca.crt"}}
+    assert client_settings(False, "promha", "/w/ca.crt", "/w/p") == {
+        "basic_auth": {"username": "promha", "password_file": "/w/p"}}
+    assert client_settings("false", "", "/w/ca.crt", "/w/p") == {}

@@ -44,6 +44,14 @@ Filters
     for files on the controller, naming a file that is not set or cannot be read.
     Example: ``cert_src | tls_file_problems(key_src, ca_src,
     names=['10.0.0.1', 'prometheus'])``
+``client_settings``
+    ``tls | client_settings(username, ca_file, password_file)`` -> what a
+    Prometheus client block (a scrape job, ``alerting``, ``remote_write``) adds
+    to reach a server of the stack: ``scheme: https`` and ``tls_config.ca_file``
+    when ``tls``, ``basic_auth`` with ``password_file`` when there is a user;
+    ``{}`` for neither. ``scheme=false`` leaves the scheme out (a URL carries it).
+    Example: ``true | client_settings('promha', '/etc/prometheus/web/ca.crt',
+    '/etc/prometheus/web/client.password')``
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ import ipaddress
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 
 BCRYPT_ROUNDS = 10
 # bcrypt's base64 alphabet, from the standard one.
@@ -276,6 +285,18 @@ def tls_file_problems(cert_path, key_path, ca_path, names=()):
     return tls_problems(contents["certificate"], contents["key"], names=names, ca_pem=contents["CA"])
 
 
+def client_settings(tls, username, ca_file, password_file, scheme=True):
+    """A Prometheus client block's TLS and basic-auth settings for one server (see the module doc)."""
+    settings = {}
+    if truthy(tls):
+        if truthy(scheme):
+            settings["scheme"] = "https"
+        settings["tls_config"] = {"ca_file": str(ca_file)}
+    if username:
+        settings["basic_auth"] = {"username": str(username), "password_file": str(password_file)}
+    return settings
+
+
 class FilterModule:
     """Web access filters."""
 
@@ -286,4 +307,5 @@ class FilterModule:
             "tls_file_problems": tls_file_problems,
             "web_access_files": web_access_files,
             "tls_server_settings": tls_server_settings,
+            "client_settings": client_settings,
         }
