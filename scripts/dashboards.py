@@ -38,6 +38,13 @@ _LAG = ("max by (instance) (prometheus_remote_storage_highest_timestamp_in_secon
 # Balancers: the hosts whose node_exporter reports who holds the floating address.
 _BALANCERS = "on (instance) group_left () max by (instance) (promha_keepalived_holds_address{job=\"vrrp\"} * 0 + 1)"
 
+# The Alertmanager cluster's notifications, on the stack's overview and on its own board.
+_NOTIFICATIONS = [
+    (f"Notifications {what} per second, per integration",
+     f"sum by (integration) (rate(alertmanager_notifications{metric}_total[5m]))", "{{integration}}", "ops")
+    for what, metric in (("sent", ""), ("failed", "_failed"))
+]
+
 # uid -> (title, [(panel title, query, legend, unit)])
 DASHBOARDS = {
     "promha-stack": ("Monitoring stack (promha)", [
@@ -45,10 +52,7 @@ DASHBOARDS = {
          "short"),
         ("Remote write lag (seconds behind), per replica", _LAG, "{{instance}}", "s"),
         ("Alertmanager cluster size, per instance", "alertmanager_cluster_members", "{{instance}}", "short"),
-        ("Notifications sent per second, per integration",
-         "sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}}", "ops"),
-        ("Notifications failed per second, per integration",
-         "sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))", "{{integration}}", "ops"),
+        *_NOTIFICATIONS,
         ("Targets down, per job", _DOWN, "{{job}}", "short"),
     ]),
     "promha-prometheus": ("Prometheus pairs and shards (promha)", [
@@ -77,10 +81,7 @@ DASHBOARDS = {
         ("Gossip health score (0: healthy)", "alertmanager_cluster_health_score", "{{instance}}", "short"),
         ("Alerts received per second", "sum by (instance) (rate(alertmanager_alerts_received_total[5m]))",
          "{{instance}}", "ops"),
-        ("Notifications sent per second, per integration",
-         "sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}}", "ops"),
-        ("Notifications failed per second, per integration",
-         "sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))", "{{integration}}", "ops"),
+        *_NOTIFICATIONS,
         ("Active silences", 'max (alertmanager_silences{state="active"})', "active", "short"),
     ]),
     "promha-storage": ("Remote storage (promha)", [

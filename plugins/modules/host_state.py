@@ -88,19 +88,19 @@ units:
 import glob
 import grp
 import hashlib
-import os
+import os.path
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-ARGUMENT_SPEC = dict(
-    timezone=dict(type="str", default=""),
-    timezone_variable=dict(type="str", default="timezone"),
-    units=dict(type="list", elements="str", default=[]),
-    zoneinfo_dir=dict(type="path", default="/usr/share/zoneinfo"),
-    systemd_dir=dict(type="path", default="/etc/systemd/system"),
-    firewall_dir=dict(type="path", default="/etc/promha"),
-)
+ARGUMENT_SPEC = {
+    "timezone": {"type": "str", "default": ""},
+    "timezone_variable": {"type": "str", "default": "timezone"},
+    "units": {"type": "list", "elements": "str", "default": []},
+    "zoneinfo_dir": {"type": "path", "default": "/usr/share/zoneinfo"},
+    "systemd_dir": {"type": "path", "default": "/etc/systemd/system"},
+    "firewall_dir": {"type": "path", "default": "/etc/promha"},
+}
 DPKG_FORMAT = "${db:Status-Abbrev}${Package}\\n"
 
 

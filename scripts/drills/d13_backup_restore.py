@@ -9,16 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from drills.common import (
-    agreement,
-    count_difference,
-    failed_run,
-    first_sample,
-    playbook,
-    remake,
-    sample_counts,
-    site,
-)
+from drills import common
 
 
 def drill_backup_restore(drill_lab, receiver, short):
@@ -26,40 +17,41 @@ def drill_backup_restore(drill_lab, receiver, short):
     if not drill_lab.topology.hosts("backup"):
         return "not checked: no backup host in the inventory", None
     host, peer = nodes[-1], nodes[0]
-    since = first_sample(drill_lab, host)
-    backup, _ = playbook("backup.yml")
+    since = common.first_sample(drill_lab, host)
+    backup, _ = common.playbook("backup.yml")
     taken = time.time()
-    problems = failed_run(backup, "backup.yml")
+    problems = common.failed_run(backup, "backup.yml")
     if problems:
         return "backup.yml failed", problems
     # The storage node: destroyed, made anew, filled from its own backup.
-    remake(drill_lab, host)
-    restore, _ = playbook("restore.yml", "-e", f"storage_refill_host={host}")
-    problems += failed_run(restore, "restore.yml (storage)")
+    common.remake(drill_lab, host)
+    restore, _ = common.playbook("restore.yml", "-e", f"storage_refill_host={host}")
+    problems += common.failed_run(restore, "restore.yml (storage)")
     # Counts up to the backup's time: the restored node's against its peer's.
-    mine, theirs = sample_counts(drill_lab, host, since, taken - 60), sample_counts(drill_lab, peer, since, taken - 60)
-    counts = count_difference(mine, theirs)
+    mine, theirs = (common.sample_counts(drill_lab, node, since, taken - 60) for node in (host, peer))
+    counts = common.count_difference(mine, theirs)
     # The secrets: a fresh checkout has none; restored, they converge with nothing changed.
     secrets = drill_lab.topology.secrets_dir
     before = {p.relative_to(secrets): p.read_bytes() for p in secrets.rglob("*") if p.is_file()}
     aside = secrets.with_name(secrets.name + ".drill-aside")
     secrets.rename(aside)
     try:
-        restored, _ = playbook("restore.yml", "-e", "restore_secrets=true")
+        restored, _ = common.playbook("restore.yml", "-e", "restore_secrets=true")
         after = {p.relative_to(secrets): p.read_bytes() for p in secrets.rglob("*") if p.is_file()}
-        converge, changed = site()
+        converge, changed = common.site()
     except BaseException:
         if not secrets.exists():
             aside.rename(secrets)
         raise
     same = after == before
     figures = (f"backup.yml rc {backup.returncode}; {host} destroyed and restored from its backup (restore.yml rc "
-               f"{restore.returncode}), up to the backup against {peer}: {agreement(counts)}; the secrets directory restored "
+               f"{restore.returncode}), up to the backup against {peer}: {common.agreement(counts)}; "
+               "the secrets directory restored "
                f"into an empty place ({len(after)} files, {'identical' if same else 'DIFFERENT'}), then site.yml rc "
                f"{converge.returncode} changed={sum(changed.values())}")
-    problems += failed_run(restored, "restore.yml (secrets)") + failed_run(converge, "site.yml after the restore")
+    problems += common.failed_run(restored, "restore.yml (secrets)") + common.failed_run(converge, "site.yml after the restore")
     if counts["differing"] or not counts["compared"]:
-        problems.append(f"after the restore {host} and {peer} differ: {agreement(counts)}")
+        problems.append(f"after the restore {host} and {peer} differ: {common.agreement(counts)}")
     if not same:
         problems.append(f"the restored secrets differ: {sorted(set(before) ^ set(after))[:5]}")
         secrets.rename(secrets.with_name(secrets.name + ".restored"))

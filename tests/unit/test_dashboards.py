@@ -1,19 +1,16 @@
 """scripts/dashboards.py and scripts/dashboard-check.py: the dashboards as written, and how a panel is judged."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from loadfile import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(name, filename):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(f"scripts/{filename}", name)
 
 
 dashboards = load("dashboards", "dashboards.py")

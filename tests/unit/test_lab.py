@@ -1,15 +1,13 @@
 """scripts/lab.py: a second `up` keeps the containers that match, and the inotify limit
 is checked before containers start."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from loadfile import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("lab", ROOT / "scripts" / "lab.py")
-lab = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lab)
+lab = load_file("scripts/lab.py")
 
 
 @pytest.mark.parametrize("reported", ["CAP_NET_ADMIN,CAP_SYS_ADMIN", "NET_ADMIN,SYS_ADMIN", "SYS_ADMIN, NET_ADMIN"])

@@ -5,18 +5,16 @@ The mirror is replaced by a dictionary of URLs; the packages are real .deb files
 built here with dpkg-deb."""
 
 import hashlib
-import importlib.util
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from loadfile import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("release_archives", ROOT / "scripts" / "release-archives.py")
-release_archives = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(release_archives)
+release_archives = load_file("scripts/release-archives.py")
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
 

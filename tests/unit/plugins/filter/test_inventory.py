@@ -12,24 +12,12 @@ from ansible_collections.promha.stack.plugins.plugin_utils.inventory import (
     split_host_port,
 )
 
-# The design document's example: three Alertmanagers on one host, plus one elsewhere.
-HOSTVARS = {
-    "am1": {"stack_address": "192.168.1.220", "alertmanager_instances": [
-        {"name": "a", "web_port": 19093, "cluster_port": 19094},
-        {"name": "b", "web_port": 29093, "cluster_port": 29094},
-        {"name": "c", "web_port": 39093, "cluster_port": 39094},
-    ]},
-    "am2": {"ansible_host": "fd00::2"},
-    "named": {"ansible_host": "am3.example.org"},
-    "bare": {},
-}
-
 
 def test_host_address_precedence():
     hv = {"h": {"stack_address": "10.0.0.1", "ansible_host": "10.9.9.9"}}
     assert host_address("h", hv) == "10.0.0.1"
-    assert host_address("am2", HOSTVARS) == "fd00::2"
-    assert host_address("bare", HOSTVARS) == "bare"
+    assert host_address("v6", {"v6": {"ansible_host": "fd00::2"}}) == "fd00::2"
+    assert host_address("bare", {"bare": {}}) == "bare"
     assert host_address("h", {"h": {"stack_address": "", "ansible_host": "10.1.1.1"}}) == "10.1.1.1"
 
 

@@ -2,18 +2,14 @@
 
 import grp
 import hashlib
-import importlib.util
 import json
 import pwd
-from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from loadfile import load_file
 
-PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "modules" / "host_state.py"
-spec = importlib.util.spec_from_file_location("host_state", PLUGIN)
-host_state = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(host_state)
+host_state = load_file("plugins/modules/host_state.py")
 
 DPKG = "ii  curl\nii tzdata\nrc nginx\niU chrony\nii libc6:amd64\n"
 LIST_UNITS = ("nginx.service loaded active running nginx\n"

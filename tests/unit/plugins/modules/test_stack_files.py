@@ -1,20 +1,16 @@
 """Unit tests for plugins/modules/stack_files.py, run as Ansible runs it (module args in, JSON out)."""
 
 import grp
-import importlib.util
 import json
 import os
 import pwd
 import stat
-from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from loadfile import load_file
 
-PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "modules" / "stack_files.py"
-spec = importlib.util.spec_from_file_location("stack_files", PLUGIN)
-stack_files = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stack_files)
+stack_files = load_file("plugins/modules/stack_files.py")
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name

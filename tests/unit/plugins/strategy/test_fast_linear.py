@@ -1,20 +1,17 @@
 """Unit tests for plugins/strategy/fast_linear.py: Mitogen when importable, stock linear otherwise."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 from ansible.plugins.strategy.linear import StrategyModule as Linear
+from loadfile import load_file
 
 PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "strategy" / "fast_linear.py"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(PLUGIN, name)
 
 
 def test_runs_through_mitogen_when_installed():

@@ -269,6 +269,4 @@ class FilterModule:
     """Firewall filters."""
 
     def filters(self):
-        return {
-            "firewall_rules": firewall_rules,
-        }
+        return {"firewall_rules": firewall_rules}

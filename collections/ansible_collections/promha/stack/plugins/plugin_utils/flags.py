@@ -150,6 +150,15 @@ def _scalar_problem(value, bad):
     return None
 
 
+def _mapping(value, refusal):
+    """``(value, [])`` for a mapping, ``({}, [])`` when unset, ``({}, [refusal, got <type>])`` otherwise."""
+    if value in (None, ""):
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, [f"{refusal}, got {type(value).__name__}"]
+    return value, []
+
+
 def _key(name):
     return name.replace("-", "_").lower()
 
@@ -157,11 +166,7 @@ def _key(name):
 def extra_args_problems(args, tier):
     """Return one line per flag of ``args`` that ``tier``'s command line must not take."""
     variable = _tier(tier, _OWNED)
-    if args in (None, ""):
-        return []
-    if not isinstance(args, dict):
-        return [f"{variable} must be a mapping of flag names to values, got {type(args).__name__}"]
-    problems = []
+    args, problems = _mapping(args, f"{variable} must be a mapping of flag names to values")
     for flag in sorted(args, key=str):
         name = str(flag)
         bare = name.lstrip("-")
@@ -217,12 +222,8 @@ def _settings_problems(tier, section, settings, problems):
 def extra_settings_problems(settings, tier):
     """Return one line per extra ini setting that ``tier``'s configuration must not take."""
     variable = _tier(tier, _INI_OWNED)
-    if settings in (None, ""):
-        return []
-    if not isinstance(settings, dict):
-        return [f"{variable} must be a mapping, got {type(settings).__name__}"]
-    problems = []
-    if tier == "mysql":
+    settings, problems = _mapping(settings, f"{variable} must be a mapping")
+    if tier == "mysql" and settings:
         _settings_problems(tier, "", settings, problems)
         return problems
     for section in sorted(settings, key=str):

@@ -215,17 +215,24 @@ def ini_problems(text, required):
 _DATASOURCE_TYPES = {"prometheus", "mysql", "loki", "alertmanager", "tempo", "elasticsearch", "postgres"}
 
 
+def _entries(doc, key, problems):
+    """Yield ``(place, entry)`` for each mapping of the list ``doc[key]`` (place: ``key[i]``); add a
+    problem for a missing or empty list, and for each entry that is not a mapping, in its turn."""
+    entries = doc.get(key)
+    if not isinstance(entries, list) or not entries:
+        problems.append(f"{key}: a non-empty list is required")
+        return
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            yield f"{key}[{index}]", entry
+        else:
+            problems.append(f"{key}[{index}]: must be a mapping")
+
+
 def _datasource_problems(doc):
     problems = []
-    sources = doc.get("datasources")
-    if not isinstance(sources, list) or not sources:
-        return ["datasources: a non-empty list is required"]
     names, uids, defaults = set(), set(), 0
-    for index, source in enumerate(sources):
-        where = f"datasources[{index}]"
-        if not isinstance(source, dict):
-            problems.append(f"{where}: must be a mapping")
-            continue
+    for where, source in _entries(doc, "datasources", problems):
         for key in ("name", "type", "access", "url"):
             if not source.get(key):
                 problems.append(f"{where}: {key} is required")
@@ -247,14 +254,7 @@ def _datasource_problems(doc):
 
 def _dashboard_provider_problems(doc):
     problems = []
-    providers = doc.get("providers")
-    if not isinstance(providers, list) or not providers:
-        return ["providers: a non-empty list is required"]
-    for index, provider in enumerate(providers):
-        where = f"providers[{index}]"
-        if not isinstance(provider, dict):
-            problems.append(f"{where}: must be a mapping")
-            continue
+    for where, provider in _entries(doc, "providers", problems):
         if not provider.get("name"):
             problems.append(f"{where}: name is required")
         if provider.get("type", "file") != "file":

@@ -74,6 +74,16 @@ WEB_SERVICES = (
 )
 
 
+# The setting that holds the floating address a service is reached at.
+_FLOATING = {"nginx": "keepalived_virtual_ipaddress", "mysql": "mysql_virtual_ipaddress"}
+
+
+def _own_names(host, hostvars):
+    """The names every certificate of ``host`` carries: its address, and its name when a DNS name."""
+    names = [san_name(inventory.host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
+    return list(dict.fromkeys(names))
+
+
 def stack_certificates(groups, hostvars):
     """Every certificate the stack's CAs issue, ``{host, kind, service, path, names, client}``: the web
     certificates by host and service, then the gossip certificates by host."""
@@ -81,7 +91,7 @@ def stack_certificates(groups, hostvars):
         raise AnsibleFilterError("stack_certificates: expects the groups mapping (with 'all')")
     certificates = []
     for host in sorted(set(groups["all"])):
-        own = [san_name(inventory.host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
+        own = _own_names(host, hostvars)
         for service, serving, shared, client in WEB_SERVICES:
             if not any(host in groups.get(group, []) for group in serving):
                 continue
@@ -92,24 +102,20 @@ def stack_certificates(groups, hostvars):
                 names.append("IP:127.0.0.1")
             if shared:
                 names.append(f"DNS:{inventory.setting(hostvars, host, *shared)}")
+            # The floating address a service is reached at: the front's, and the database's
+            # stable address, which Grafana connects to and checks.
+            vip = inventory.setting(hostvars, host, _FLOATING[service], "") if service in _FLOATING else ""
+            if vip:
+                names.append(san_name(str(vip).split("/")[0]))
             if service == "nginx":
-                vip = inventory.setting(hostvars, host, "keepalived_virtual_ipaddress", "")
-                if vip:
-                    names.append(san_name(str(vip).split("/")[0]))
                 server_name = inventory.setting(hostvars, host, "nginx_server_name", "_")
                 if server_name != "_":
                     names.append(san_name(server_name))
-            if service == "mysql":
-                # The database's stable address, which Grafana connects to and checks.
-                vip = inventory.setting(hostvars, host, "mysql_virtual_ipaddress", "")
-                if vip:
-                    names.append(san_name(str(vip).split("/")[0]))
             certificates.append({"host": host, "kind": "web", "service": service, "path": f"web/{host}/{service}",
                                  "names": list(dict.fromkeys(names)), "client": client})
     for host in sorted(set(groups.get("alertmanager", []))):
-        names = [san_name(inventory.host_address(host, hostvars))] + ([f"DNS:{host}"] if _DNS.fullmatch(host) else [])
         certificates.append({"host": host, "kind": "gossip", "service": "gossip", "path": f"gossip/{host}",
-                             "names": list(dict.fromkeys(names)), "client": True})
+                             "names": _own_names(host, hostvars), "client": True})
     return certificates
 
 
