@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
-from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, frontend, inventory  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
@@ -215,10 +215,10 @@ class Topology:
         """``path`` on the front: the floating address, or one balancer's own address (``host``); https
         on nginx_tls_port unless the front runs plain HTTP. Its certificate comes from the web CA, so
         ``fetch('prometheus', ...)`` checks it."""
-        balancer = host or self.hosts("loadbalancer")[0]
-        address = self.address(host) if host else self.vip
-        port = self.setting(balancer, "nginx_tls_port" if self.front_tls else "nginx_listen_port")
-        return f"{'https' if self.front_tls else 'http'}://{inventory.join_host_port(address, port)}{path}"
+        if not host:
+            return frontend.front_url(self.hosts("loadbalancer")[0], self.hostvars, tls=self.front_tls) + path
+        port = self.setting(host, "nginx_tls_port" if self.front_tls else "nginx_listen_port")
+        return f"{'https' if self.front_tls else 'http'}://{inventory.join_host_port(self.address(host), port)}{path}"
 
     @cached_property
     def vip(self):

@@ -5,6 +5,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.frontend import (
     FilterModule,
     front_probes,
+    front_url,
     grafana_prometheus_datasources,
     grafana_provisioning_problems,
     ini_problems,
@@ -222,7 +223,7 @@ def test_filter_module_exports_every_filter():
     assert set(filters) == {
         "secret_problem", "secret_problems", "not_ip_addresses", "mysql_stale_accounts",
         "prometheus_upstreams", "grafana_prometheus_datasources", "ini_problems",
-        "grafana_provisioning_problems", "front_probes",
+        "grafana_provisioning_problems", "front_probes", "front_url",
     }
     assert all(callable(f) for f in filters.values())
 
@@ -253,3 +254,20 @@ def test_paths_the_front_does_not_serve_are_not_probed():
 def test_front_probes_refuses_what_it_cannot_use(url, upstreams):
     with pytest.raises(AnsibleFilterError, match="front_probes"):
         front_probes(url, upstreams)
+
+
+@pytest.mark.parametrize("hostvars,tls,url,expected", [
+    ({"lb-1": {"keepalived_virtual_ipaddress": "10.0.0.70/24", "ansible_host": "10.0.0.31"}}, True, "",
+     "https://10.0.0.70:443"),
+    ({"lb-1": {"keepalived_virtual_ipaddress": "fd00::70/64", "nginx_tls_port": 8443}}, "yes", "", "https://[fd00::70]:8443"),
+    ({"lb-1": {"ansible_host": "10.0.0.31", "nginx_listen_port": 8080}}, False, "", "http://10.0.0.31:8080"),
+    ({"lb-1": {"keepalived_virtual_ipaddress": ""}}, "false", "", "http://lb-1:80"),
+    ({"lb-1": {}}, True, "https://grafana.example.org//", "https://grafana.example.org"),
+])
+def test_front_url_is_the_address_users_reach(hostvars, tls, url, expected):
+    assert front_url("lb-1", hostvars, tls=tls, url=url) == expected
+
+
+def test_front_url_names_a_bad_port():
+    with pytest.raises(AnsibleFilterError, match=r"front_url: port 'x' of host 'lb-1' is not a number"):
+        front_url("lb-1", {"lb-1": {"nginx_tls_port": "x"}}, tls=True)

@@ -29,6 +29,13 @@ Filters
     -> ``[{'targets': ['https://10.0.0.70/prometheus/shard-0/-/ready', ...],
     'labels': {'module': 'front_prometheus'}}, ...]``: every path of the front, as a
     user calls it, grouped by the blackbox module (credentials) that probes it.
+``front_url``
+    ``'lb-1' | front_url(hostvars, tls=true)`` -> ``'https://10.0.0.70'``: the front
+    as users reach it, from that balancer's settings: its floating address
+    (``keepalived_virtual_ipaddress`` without the prefix length), else its own
+    address, on ``nginx_tls_port`` (default 443) with TLS or ``nginx_listen_port``
+    (default 80) without. ``url``, when set, wins (trailing slashes dropped).
+    Example: ``'lb-1' | front_url(hostvars, tls=false, url='')``
 ``grafana_prometheus_datasources``
     ``upstreams | grafana_prometheus_datasources('http://10.0.0.70')`` -> one Grafana
     data source per upstream, through the front; the global tier is the default
@@ -48,6 +55,7 @@ import configparser
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
+from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 
 PLACEHOLDERS = {
     "", "changeme", "change-me", "change_me", "changeit", "password", "passw0rd", "secret",
@@ -130,6 +138,19 @@ def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var
 # credentials (nginx passes them through), or Grafana's health check.
 FRONT_PROBE_CALLS = {"prometheus": "-/ready", "alertmanager": "/alertmanager/-/ready",
                      "storage": "/storage/api/v1/query?query=1", "grafana": "/grafana/api/health"}
+
+
+def front_url(balancer, hostvars, tls=True, url=""):
+    """The front's base URL as users reach it, from one balancer's settings (see the module doc)."""
+    if url:
+        return str(url).rstrip("/")
+    vip = str(inventory.setting(hostvars, balancer, "keepalived_virtual_ipaddress", "")).split("/")[0]
+    address = vip or inventory.host_address(balancer, hostvars)
+    tls = truthy(tls)
+    port = (inventory.setting(hostvars, balancer, "nginx_tls_port", 443) if tls
+            else inventory.setting(hostvars, balancer, "nginx_listen_port", 80))
+    port = inventory.port_number("front_url", port, f"host {balancer!r}")
+    return f"{'https' if tls else 'http'}://{inventory.join_host_port(address, port)}"
 
 
 def front_probes(front_url, upstreams, alertmanager=True, storage=True, grafana=True):
@@ -287,6 +308,7 @@ class FilterModule:
             "mysql_stale_accounts": mysql_stale_accounts,
             "prometheus_upstreams": prometheus_upstreams,
             "front_probes": front_probes,
+            "front_url": front_url,
             "grafana_prometheus_datasources": grafana_prometheus_datasources,
             "ini_problems": ini_problems,
             "grafana_provisioning_problems": grafana_provisioning_problems,
