@@ -4,9 +4,11 @@ import pytest
 from ansible.errors import AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.access import LookupModule
 from ansible_collections.promha.stack.plugins.plugin_utils.access import (
+    TIERS,
     credential_path,
     gossip_files,
     stack_access,
+    tier_access,
     truthy,
     web_files,
 )
@@ -67,3 +69,73 @@ def test_the_lookup_answers_for_another_host_when_asked():
         lookup.run(["secrets"], variables, host="nobody")
     with pytest.raises(AnsibleLookupError, match=r"unknown option\(s\) \['hots'\]"):
         lookup.run(["secrets"], variables, hots="prom-1")
+
+
+def _secrets(tmp_path, **credentials):
+    for name, content in credentials.items():
+        (tmp_path / "credentials").mkdir(exist_ok=True)
+        (tmp_path / "credentials" / name).write_text(content + "\n")
+    return stack_access(None, str(tmp_path), None)
+
+
+def test_a_tier_takes_the_rule_where_its_variables_are_unset(tmp_path):
+    access = _secrets(tmp_path, alertmanager_web="s3cret")
+    assert tier_access("alertmanager", lambda name: None, access) == {
+        "tls": True, "scheme": "https", "user": "promha", "password": "s3cret", "ca": access["web_ca"]}
+    # No credential written yet: an empty password, not an error (the PKI step comes later).
+    assert tier_access("remote_storage", lambda name: None, access)["password"] == ""
+    # Grafana's own port and the front take no account of the stack's.
+    assert tier_access("front", lambda name: None, access)["user"] == ""
+
+
+def test_a_tiers_own_variables_win(tmp_path):
+    access = _secrets(tmp_path, node_exporter_web="generated")
+    settings = {"grafana_tls_enabled": "no", "grafana_metrics_basic_auth_username": "scraper",
+                "remote_storage_basic_auth_password": "given", "remote_storage_tls_ca_src": "/site/ca.pem"}
+    assert tier_access("grafana_metrics", settings.get, access) == {
+        "tls": False, "scheme": "http", "user": "scraper", "password": "generated", "ca": ""}
+    found = tier_access("remote_storage", settings.get, access)
+    assert (found["password"], found["ca"]) == ("given", "/site/ca.pem")
+    # An account set to '' turns basic auth off for that tier alone.
+    assert tier_access("alertmanager", {"alertmanager_web_basic_auth_username": ""}.get, access)["user"] == ""
+
+
+def test_plain_http_leaves_no_tls_and_no_account(tmp_path):
+    access = stack_access(True, str(tmp_path), None)
+    assert tier_access("node_exporter", lambda name: None, access) == {
+        "tls": False, "scheme": "http", "user": "", "password": "", "ca": ""}
+    with pytest.raises(KeyError, match="unknown tier 'nodes'"):
+        tier_access("nodes", lambda name: None, access)
+
+
+def test_every_tiers_variables_are_role_variables():
+    # Each name the table gives is a variable some role defines (defaults or argument spec).
+    from pathlib import Path
+
+    roles = Path(__file__).resolve().parents[4] / "roles"
+    known = " ".join(path.read_text() for path in roles.glob("*/defaults/main.yml"))
+    for tier, names in TIERS.items():
+        for name in filter(None, names[:4]):
+            assert f"\n{name}:" in known, f"{tier}: {name} is no role's default"
+
+
+def test_the_lookup_reads_secrets_and_tiers(tmp_path):
+    _secrets(tmp_path, alertmanager_web="pw")
+    variables = {"stack_secrets_dir": str(tmp_path), "inventory_hostname": "prom-1",
+                 "alertmanager_web_basic_auth_username": "am-user"}
+    lookup = LookupModule()
+    assert lookup.run(["secret", "alertmanager_web"], variables) == ["pw"]
+    assert lookup.run(["secret", "never_written"], variables) == [""]
+    assert lookup.run(["tier", "alertmanager"], variables)[0]["user"] == "am-user"
+    assert lookup.run(["tier", "alertmanager"], variables)[0]["password"] == "pw"
+    with pytest.raises(AnsibleLookupError, match="unknown tier 'alert'"):
+        lookup.run(["tier", "alert"], variables)
+
+
+def test_the_lookup_renders_a_variable_written_as_a_template(tmp_path):
+    # A lookup sees variables as written: stack_secrets_dir: "{{ base }}/promha" must be rendered.
+    lookup = LookupModule()
+    lookup._templar = type("Templar", (), {"template": staticmethod(
+        lambda raw: raw.replace("{{ base }}", str(tmp_path)))})()
+    variables = {"base": str(tmp_path), "stack_secrets_dir": "{{ base }}/promha", "inventory_hostname": "h"}
+    assert lookup.run(["secrets"], variables) == [f"{tmp_path}/promha"]

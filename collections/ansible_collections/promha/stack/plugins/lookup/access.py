@@ -13,9 +13,16 @@ description:
     (the generated credential file of that name, its path), C(cert) and C(key) with
     the service as second term (this host's files for it from the PKI step),
     C(gossip_cert) and C(gossip_key).
+  - C(secret) with a credential's name returns the generated credential's content,
+    empty until the PKI step has written it.
+  - C(tier) with a tier's name (C(alertmanager), C(node_exporter), C(remote_storage),
+    C(grafana_metrics), C(front), ...) returns how a client on the host reaches that
+    tier, a mapping with C(tls), C(scheme), C(user), C(password) and C(ca), from the
+    tier's variables where the host has them (C(alertmanager_web_tls_enabled), ...),
+    else from the rule.
 options:
   _terms:
-    description: The setting, and for C(credential), C(cert) and C(key) its name.
+    description: The setting, and for C(credential), C(secret), C(tier), C(cert) and C(key) its name.
     required: true
   host:
     description:
@@ -28,6 +35,8 @@ EXAMPLES = r"""
 alertmanager_web_tls_enabled: "{{ lookup('promha.stack.access', 'tls') }}"
 alertmanager_web_tls_cert_src: "{{ lookup('promha.stack.access', 'cert', 'alertmanager') }}"
 backup_secrets_dir: "{{ lookup('promha.stack.access', 'secrets', host=groups['all'][0]) }}"
+node_exporter_web_basic_auth_password: "{{ lookup('promha.stack.access', 'secret', 'node_exporter_web') }}"
+grafana_remote_storage_basic_auth_username: "{{ lookup('promha.stack.access', 'tier', 'remote_storage').user }}"
 """
 
 RETURN = r"""
@@ -38,9 +47,12 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.promha.stack.plugins.plugin_utils.access import (
+    TIERS,
     credential_path,
     gossip_files,
+    secret,
     stack_access,
+    tier_access,
     web_files,
 )
 
@@ -58,17 +70,32 @@ class LookupModule(LookupBase):
             if of not in hostvars:
                 raise AnsibleLookupError(f"promha.stack.access: host {of!r} is not in the inventory")
             variables = hostvars[of]
-        access = stack_access(variables.get("stack_plain_http"), variables.get("stack_secrets_dir"),
-                              variables.get("inventory_dir"))
+        templar = self._templar
+
+        def value(name):
+            # A lookup sees the variables as written; a template among them is rendered here.
+            if name not in variables:
+                return None
+            raw = variables[name]
+            return templar.template(raw) if templar is not None and isinstance(raw, str) else raw
+
+        access = stack_access(value("stack_plain_http"), value("stack_secrets_dir"), value("inventory_dir"))
         what, *rest = [str(term) for term in terms] or [""]
         if what in _SIMPLE and not rest:
             return [access[what]]
         if what == "credential" and len(rest) == 1:
             return [credential_path(access, rest[0])]
+        if what == "secret" and len(rest) == 1:
+            return [secret(access, rest[0])]
+        if what == "tier" and len(rest) == 1:
+            if rest[0] not in TIERS:
+                raise AnsibleLookupError(f"promha.stack.access: unknown tier {rest[0]!r}; one of {', '.join(TIERS)}")
+            return [tier_access(rest[0], value, access)]
         host = str(variables.get("inventory_hostname", ""))
         if what in ("cert", "key") and len(rest) == 1:
             return [web_files(access, host, rest[0])[what]]
         if what in ("gossip_cert", "gossip_key") and not rest:
             return [gossip_files(access, host)[what.split("_")[1]]]
         raise AnsibleLookupError(f"promha.stack.access: unknown setting {terms!r}; use one of {', '.join(_SIMPLE)}, "
-                                 "credential <name>, cert <service>, key <service>, gossip_cert, gossip_key")
+                                 "credential <name>, secret <name>, tier <name>, cert <service>, key <service>, "
+                                 "gossip_cert, gossip_key")

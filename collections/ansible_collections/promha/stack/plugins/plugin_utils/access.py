@@ -6,13 +6,20 @@ unless the inventory sets ``stack_plain_http`` (plain HTTP, no account). The sta
 own CAs, certificates and generated passwords live under ``stack_secrets_dir``,
 by default ``<inventory>/.secrets``.
 
+Each tier's clients reach it with the tier's own settings where the inventory sets
+them (``alertmanager_web_tls_enabled``, ``remote_storage_basic_auth_username``, ...),
+else with the rule's: :data:`TIERS` names those variables, once, and
+:func:`tier_access` answers for one tier.
+
 The roles read it through the ``promha.stack.access`` lookup, preflight
-(plugins/filter/preflight.py) and the tests through :func:`stack_access`.
+(plugins/filter/preflight.py) and the tests through :func:`stack_access` and
+:func:`tier_access`.
 """
 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 # The account every tier's clients use, where the stack's defaults are on.
 USER = "promha"
@@ -55,3 +62,73 @@ def gossip_files(access, host):
 def credential_path(access, name):
     """The file of the generated credential ``name`` (``prometheus_web``, ...)."""
     return os.path.join(access["secrets"], "credentials", name)
+
+
+def secret(access, name):
+    """The generated credential ``name``'s content, ``''`` until the PKI step has written it."""
+    try:
+        with open(credential_path(access, name), encoding="utf-8") as handle:
+            return handle.read().rstrip()
+    except OSError:
+        return ""
+
+
+class Tier(NamedTuple):
+    """The variables that say how a tier is reached, and its generated credential."""
+
+    tls: str
+    user: str | None
+    password: str | None
+    ca: str
+    credential: str | None
+
+
+# Every port a client of the stack calls. The exporters on the database hosts and the
+# balancers, and Grafana's /metrics, take node_exporter's generated password. Grafana's
+# own port has no account of the stack's (users log in to Grafana); the front is nginx's
+# TLS port, its callers pass their tier's credentials through.
+TIERS = {
+    "prometheus": Tier("prometheus_web_tls_enabled", "prometheus_web_basic_auth_username",
+                       "prometheus_web_basic_auth_password", "prometheus_web_tls_ca_src", "prometheus_web"),
+    "alertmanager": Tier("alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
+                         "alertmanager_web_basic_auth_password", "alertmanager_web_tls_ca_src", "alertmanager_web"),
+    "node_exporter": Tier("node_exporter_web_tls_enabled", "node_exporter_web_basic_auth_username",
+                          "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web"),
+    "mysql_exporter": Tier("mysql_exporter_web_tls_enabled", "mysql_exporter_web_basic_auth_username",
+                           "mysql_exporter_web_basic_auth_password", "mysql_exporter_web_tls_ca_src",
+                           "node_exporter_web"),
+    "nginx_exporter": Tier("nginx_exporter_tls_enabled", "nginx_exporter_basic_auth_username",
+                           "nginx_exporter_basic_auth_password", "nginx_exporter_tls_ca_src", "node_exporter_web"),
+    "remote_storage": Tier("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
+                           "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
+    "grafana": Tier("grafana_tls_enabled", None, None, "grafana_tls_ca_src", None),
+    "grafana_metrics": Tier("grafana_tls_enabled", "grafana_metrics_basic_auth_username",
+                            "grafana_metrics_basic_auth_password", "grafana_tls_ca_src", "node_exporter_web"),
+    "front": Tier("nginx_tls_enabled", None, None, "nginx_tls_ca_src", None),
+}
+
+
+def tier_access(tier, value, access):
+    """How a client reaches ``tier``: ``{tls, scheme, user, password, ca}``.
+
+    ``value(name)`` gives a variable's value, None where it is unset; what it leaves
+    unset comes from ``access`` (:func:`stack_access`): TLS with the stack's web CA, the
+    ``promha`` account with the tier's generated password (``''`` until the PKI step
+    has written it). ``ca`` is ``''`` without TLS, ``password`` without an account.
+    """
+    if tier not in TIERS:
+        raise KeyError(f"unknown tier {tier!r}; one of {', '.join(sorted(TIERS))}")
+    names = TIERS[tier]
+    tls = value(names.tls)
+    tls = access["tls"] if tls is None else truthy(tls)
+    user = "" if names.user is None else value(names.user)
+    user = access["user"] if user is None else str(user)
+    password = ""
+    if user:
+        password = value(names.password)
+        password = secret(access, names.credential) if password is None else str(password)
+    ca = ""
+    if tls:
+        ca = value(names.ca)
+        ca = access["web_ca"] if ca in (None, "") else str(ca)
+    return {"tls": tls, "scheme": "https" if tls else "http", "user": user, "password": password, "ca": ca}
