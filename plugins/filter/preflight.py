@@ -420,19 +420,14 @@ def _web_problems(groups, hostvars, problems):
 
 
 # Settings every host of a group must read alike: a tier's clients (other tiers' roles)
-# read its server's TLS switch, CA, user and password, so those are read by every host.
-_STACK_WIDE = {name: "all" for name in (
-    "stack_plain_http", "stack_secrets_dir", "stack_environment",
-    "prometheus_web_tls_enabled", "prometheus_web_tls_ca_src", "prometheus_web_basic_auth_username",
-    "alertmanager_web_tls_enabled", "alertmanager_web_tls_ca_src", "alertmanager_web_basic_auth_username",
-    "node_exporter_web_tls_enabled", "node_exporter_web_tls_ca_src", "node_exporter_web_basic_auth_username",
-    "remote_storage_tls_enabled", "remote_storage_tls_ca_src", "remote_storage_basic_auth_username",
-    "grafana_tls_enabled", "nginx_tls_enabled")}
+# read its server's TLS switch, CA, user and password (access.TIERS), so those are read
+# by every host.
+_STACK_WIDE = {name: "all" for name in ("stack_plain_http", "stack_secrets_dir", "stack_environment")}
+_STACK_WIDE.update((name, "all") for tier in access.TIERS.values() for name in (tier.tls, tier.ca, tier.user) if name)
 _STACK_WIDE.update(alertmanager_cluster_tls_enabled="alertmanager", alertmanager_cluster_label="alertmanager")
 # The same for the passwords; a problem names the hosts, never the values.
-_STACK_WIDE_SECRETS = ("prometheus_web_basic_auth_password", "alertmanager_web_basic_auth_password",
-                       "node_exporter_web_basic_auth_password", "remote_storage_basic_auth_password",
-                       "remote_storage_metrics_auth_key")
+_STACK_WIDE_SECRETS = tuple(dict.fromkeys(tier.password for tier in access.TIERS.values() if tier.password)) + (
+    "remote_storage_metrics_auth_key",)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9_.-]*$")
 

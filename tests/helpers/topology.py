@@ -35,26 +35,6 @@ from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
 
-# How clients reach each tier, as the roles' defaults say: (TLS switch, user, password,
-# CA file) variables, and the generated credentials file under stack_secrets_dir.
-ACCESS = {
-    "prometheus": ("prometheus_web_tls_enabled", "prometheus_web_basic_auth_username",
-                   "prometheus_web_basic_auth_password", "prometheus_web_tls_ca_src", "prometheus_web"),
-    "alertmanager": ("alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
-                     "alertmanager_web_basic_auth_password", "alertmanager_web_tls_ca_src", "alertmanager_web"),
-    "node_exporter": ("node_exporter_web_tls_enabled", "node_exporter_web_basic_auth_username",
-                      "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web"),
-    # The database hosts' exporter shares node_exporter's credential.
-    "mysql_exporter": ("mysql_exporter_web_tls_enabled", "mysql_exporter_web_basic_auth_username",
-                       "mysql_exporter_web_basic_auth_password", "mysql_exporter_web_tls_ca_src", "node_exporter_web"),
-    # nginx's metrics server on the balancers, the same credential again.
-    "nginx_exporter": ("nginx_exporter_tls_enabled", "nginx_exporter_basic_auth_username",
-                       "nginx_exporter_basic_auth_password", "nginx_exporter_tls_ca_src", "node_exporter_web"),
-    "remote_storage": ("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
-                       "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
-    # Grafana's port has no basic auth of the stack's (users log in to Grafana itself).
-    "grafana": ("grafana_tls_enabled", None, None, "grafana_tls_ca_src", None),
-}
 # The tier behind a port variable (others are plain HTTP here).
 PORT_TIER = {"prometheus_port": "prometheus", "node_exporter_port": "node_exporter",
              "mysql_exporter_port": "mysql_exporter", "nginx_exporter_port": "nginx_exporter",
@@ -162,25 +142,22 @@ class Topology:
         return Path(self.stack_access["secrets"])
 
     def access(self, tier):
-        """``{scheme, cafile, auth}`` for calling ``tier`` (prometheus, alertmanager, node_exporter,
-        mysql_exporter, nginx_exporter, remote_storage, grafana)."""
-        tls_var, user_var, password_var, ca_var, credential = ACCESS[tier]
-        tls = self._stack_value(tls_var)
-        tls = self.stack_access["tls"] if tls is None or "{{" in str(tls) else access_rule.truthy(tls)
-        user = self._stack_value(user_var) if user_var else ""
-        user = self.stack_access["user"] if user is None or "{{" in str(user) else user
+        """``{scheme, cafile, auth}`` for calling ``tier``, by the stack model's rule (``access.TIERS``:
+        prometheus, alertmanager, node_exporter, mysql_exporter, nginx_exporter, remote_storage,
+        grafana, grafana_metrics, front)."""
+        def value(name):
+            found = self._stack_value(name)
+            return None if found is None or "{{" in str(found) else found
+
+        found = access_rule.tier_access(tier, value, self.stack_access)
         auth = None
-        if user:
-            password = self._stack_value(password_var)
-            if password is None or "{{" in str(password):
-                path = self.secrets_dir / "credentials" / credential
-                if not path.exists():
-                    raise TopologyError(f"{tier}: {password_var} is not set and {path} does not exist (run site.yml)")
-                password = path.read_text().strip()
-            auth = (user, password)
-        ca = self._stack_value(ca_var)
-        cafile = (Path(ca) if ca and "{{" not in str(ca) else Path(self.stack_access["web_ca"])) if tls else None
-        return {"scheme": "https" if tls else "http", "cafile": cafile, "auth": auth}
+        if found["user"]:
+            if not found["password"]:
+                names = access_rule.TIERS[tier]
+                path = access_rule.credential_path(self.stack_access, names.credential)
+                raise TopologyError(f"{tier}: {names.password} is not set and {path} does not exist (run site.yml)")
+            auth = (found["user"], found["password"])
+        return {"scheme": found["scheme"], "cafile": Path(found["ca"]) if found["tls"] else None, "auth": auth}
 
     def fetch(self, tier, url, data=None, method=None, timeout=5, headers=None):
         """The body of ``url``, called with ``tier``'s CA and credentials (``live.fetch``)."""
@@ -208,8 +185,7 @@ class Topology:
     @cached_property
     def front_tls(self):
         """Whether the nginx front serves HTTPS (nginx_tls_enabled; on unless the stack runs plain HTTP)."""
-        tls = self._stack_value("nginx_tls_enabled")
-        return self.stack_access["tls"] if tls is None or "{{" in str(tls) else access_rule.truthy(tls)
+        return self.access("front")["scheme"] == "https"
 
     def front_url(self, path="", host=None):
         """``path`` on the front: the floating address, or one balancer's own address (``host``); https

@@ -494,17 +494,30 @@ def test_good_front_probe_settings_pass_and_are_not_checked_without_a_front():
 ])
 def test_nginx_metrics_settings_are_checked_naming_the_host_and_variable(host, variable, value, expected):
     groups, hostvars = inventory()
-    hostvars[host][variable] = value
+    # A password is the tier's, which its clients read too: set for every host (group_vars/all).
+    for name in hostvars if variable.endswith("_password") else [host]:
+        hostvars[name][variable] = value
     problems = inventory_problems(groups, hostvars)
     # A port out of range is also the firewall plan's problem, which names the same host and variable.
-    assert problems and problems[0].startswith(f"host {host}: {expected}"), problems
-    assert all(host in line and variable in line for line in problems), problems
+    assert any(line.startswith(f"host {host}: {expected}") for line in problems), problems
+    assert all(variable in line and (host in line or variable.endswith("_password")) for line in problems), problems
+
+
+def test_a_tier_password_set_for_the_tier_alone_is_refused():
+    # The Prometheus hosts scrape nginx's metrics with the password they read themselves.
+    groups, hostvars = inventory()
+    for host in groups["loadbalancer"]:
+        hostvars[host]["nginx_exporter_basic_auth_password"] = "a-long-enough-password"
+    problems = inventory_problems(groups, hostvars)
+    assert len(problems) == 1 and problems[0].startswith("nginx_exporter_basic_auth_password differs between hosts")
+    assert "a-long-enough-password" not in problems[0]
 
 
 def test_good_metrics_settings_pass_and_a_disabled_metrics_server_is_not_checked():
     groups, hostvars = inventory()
-    hostvars["lb1"].update(nginx_exporter_port=9913, nginx_exporter_local_port=19913,
-                           nginx_exporter_basic_auth_password="a-long-enough-password")
+    hostvars["lb1"].update(nginx_exporter_port=9913, nginx_exporter_local_port=19913)
+    for host in hostvars:
+        hostvars[host]["nginx_exporter_basic_auth_password"] = "a-long-enough-password"
     assert inventory_problems(groups, hostvars) == []
     hostvars["lb2"].update(nginx_exporter_enabled=False, nginx_exporter_port=80)
     assert inventory_problems(groups, hostvars) == []

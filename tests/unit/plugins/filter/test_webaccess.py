@@ -207,7 +207,7 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 def test_filter_module_exports():
     assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files",
-                                           "tls_server_settings", "client_settings"}
+                                           "tls_server_settings", "client_settings", "tier_clients"}
 
 
 def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
@@ -306,3 +306,31 @@ def test_client_settings_for_tls_and_a_user():
     assert client_settings(False, "promha", "/w/ca.crt", "/w/p") == {
         "basic_auth": {"username": "promha", "password_file": "/w/p"}}
     assert client_settings("false", "", "/w/ca.crt", "/w/p") == {}
+
+
+def test_tier_clients_give_each_tier_its_block_and_files(tmp_path):
+    from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import tier_clients
+    ca = tmp_path / "ca.crt"
+    ca.write_text("PEM\n\n")
+    tiers = {"alertmanager": {"tls": True, "user": "promha", "password": "pw", "ca": str(ca)},
+             "front": {"tls": "yes", "user": "", "password": "", "ca": str(ca)},
+             "node_exporter": {"tls": False, "user": "", "password": "", "ca": ""}}
+    found = tier_clients(tiers, "/w", "prometheus")
+    assert found["clients"]["alertmanager"] == {
+        "tls": True, "user": "promha",
+        "auth": {"tls_config": {"ca_file": "/w/alertmanager-ca.crt"},
+                 "basic_auth": {"username": "promha", "password_file": "/w/alertmanager.password"}},
+        "client": {"scheme": "https", "tls_config": {"ca_file": "/w/alertmanager-ca.crt"},
+                   "basic_auth": {"username": "promha", "password_file": "/w/alertmanager.password"}}}
+    assert found["clients"]["node_exporter"] == {"tls": False, "user": "", "auth": {}, "client": {}}
+    assert found["files"] == [
+        {"path": "/w/alertmanager.password", "secret_content": "pw", "group": "prometheus", "mode": "0640"},
+        {"path": "/w/alertmanager-ca.crt", "content": "PEM", "group": "prometheus", "mode": "0640"},
+        {"path": "/w/front-ca.crt", "content": "PEM", "group": "prometheus", "mode": "0640"}]
+
+
+def test_tier_clients_name_the_tier_of_a_ca_that_cannot_be_read(tmp_path):
+    from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import tier_clients
+    tiers = {"remote_storage": {"tls": True, "user": "", "password": "", "ca": str(tmp_path / "none.crt")}}
+    with pytest.raises(AnsibleFilterError, match="remote_storage's tier: the CA file .*none.crt.* cannot be read"):
+        tier_clients(tiers, "/w", "prometheus")

@@ -52,6 +52,16 @@ Filters
     ``{}`` for neither. ``scheme=false`` leaves the scheme out (a URL carries it).
     Example: ``true | client_settings('promha', '/etc/prometheus/web/ca.crt',
     '/etc/prometheus/web/client.password')``
+``tier_clients``
+    ``{'alertmanager': lookup('promha.stack.access', 'tier', 'alertmanager')} |
+    tier_clients('/etc/prometheus/web', 'prometheus')`` -> ``{'clients': {name:
+    {tls, user, auth, client}}, 'files': [...]}``: for each tier a client calls
+    (named as the client's files are), ``client`` is ``client_settings`` naming
+    ``<directory>/<name>-ca.crt`` and ``<directory>/<name>.password``, ``auth`` the
+    same without the scheme (``remote_write``, whose URL carries it); ``files`` are
+    the ``stack_files`` entries that write them, the CA read on the controller and
+    the password secret, readable by ``group`` only. A CA that cannot be read is an
+    error naming the tier and the file.
 """
 
 from __future__ import annotations
@@ -297,6 +307,32 @@ def client_settings(tls, username, ca_file, password_file, scheme=True):
     return settings
 
 
+def _controller_text(path, what):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip()
+    except OSError as error:
+        raise AnsibleFilterError(f"{what}: the CA file {path!r} cannot be read: {error.strerror or error}") from error
+
+
+def tier_clients(tiers, directory, group, mode="0640"):
+    """Each tier's client block and the files it names, for a client of several tiers (see the module doc)."""
+    clients, files = {}, []
+    for name, tier in sorted(tiers.items()):
+        tls, user = truthy(tier["tls"]), str(tier.get("user") or "")
+        ca_file, password_file = f"{directory}/{name}-ca.crt", f"{directory}/{name}.password"
+        auth = client_settings(tls, user, ca_file, password_file, scheme=False)
+        clients[name] = {"tls": tls, "user": user, "auth": auth,
+                         "client": client_settings(tls, user, ca_file, password_file)}
+        if user:
+            files.append({"path": password_file, "secret_content": str(tier.get("password") or ""),
+                          "group": group, "mode": mode})
+        if tls:
+            files.append({"path": ca_file, "content": _controller_text(tier["ca"], f"{name}'s tier"),
+                          "group": group, "mode": mode})
+    return {"clients": clients, "files": files}
+
+
 class FilterModule:
     """Web access filters."""
 
@@ -308,4 +344,5 @@ class FilterModule:
             "web_access_files": web_access_files,
             "tls_server_settings": tls_server_settings,
             "client_settings": client_settings,
+            "tier_clients": tier_clients,
         }
