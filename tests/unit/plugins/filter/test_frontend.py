@@ -268,6 +268,17 @@ def test_front_url_is_the_address_users_reach(hostvars, tls, url, expected):
     assert front_url("lb-1", hostvars, tls=tls, url=url) == expected
 
 
+@pytest.mark.parametrize("settings,tls,expected", [
+    ({"keepalived_virtual_ipaddress": "10.0.0.70/24"}, True, "https://10.0.0.70"),
+    ({"keepalived_virtual_ipaddress": "fd00::70/64"}, True, "https://[fd00::70]"),
+    ({"keepalived_virtual_ipaddress": "fd00::70/64", "nginx_tls_port": 8443}, True, "https://[fd00::70]:8443"),
+    ({"ansible_host": "10.0.0.31"}, False, "http://10.0.0.31"),
+    ({"ansible_host": "10.0.0.31", "nginx_listen_port": 443}, False, "http://10.0.0.31:443"),
+])
+def test_the_short_front_url_leaves_out_the_schemes_default_port(settings, tls, expected):
+    assert front_url("lb-1", {"lb-1": settings}, tls=tls, short=True) == expected
+
+
 def test_front_url_names_a_bad_port():
     with pytest.raises(AnsibleFilterError, match=r"front_url: port 'x' of host 'lb-1' is not a number"):
         front_url("lb-1", {"lb-1": {"nginx_tls_port": "x"}}, tls=True)

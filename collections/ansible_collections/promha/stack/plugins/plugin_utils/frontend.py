@@ -35,7 +35,9 @@ Filters
     (``keepalived_virtual_ipaddress`` without the prefix length), else its own
     address, on ``nginx_tls_port`` (default 443) with TLS or ``nginx_listen_port``
     (default 80) without. ``url``, when set, wins (trailing slashes dropped).
-    Example: ``'lb-1' | front_url(hostvars, tls=false, url='')``
+    ``short=true`` leaves out a port that is the scheme's default (Grafana's
+    ``root_url``, the address users type). Example: ``'lb-1' | front_url(hostvars,
+    tls=false, url='')``
 ``grafana_prometheus_datasources``
     ``upstreams | grafana_prometheus_datasources('http://10.0.0.70')`` -> one Grafana
     data source per upstream, through the front; the global tier is the default
@@ -140,7 +142,7 @@ FRONT_PROBE_CALLS = {"prometheus": "-/ready", "alertmanager": "/alertmanager/-/r
                      "storage": "/storage/api/v1/query?query=1", "grafana": "/grafana/api/health"}
 
 
-def front_url(balancer, hostvars, tls=True, url=""):
+def front_url(balancer, hostvars, tls=True, url="", short=False):
     """The front's base URL as users reach it, from one balancer's settings (see the module doc)."""
     if url:
         return str(url).rstrip("/")
@@ -150,7 +152,10 @@ def front_url(balancer, hostvars, tls=True, url=""):
     port = (inventory.setting(hostvars, balancer, "nginx_tls_port", 443) if tls
             else inventory.setting(hostvars, balancer, "nginx_listen_port", 80))
     port = inventory.port_number("front_url", port, f"host {balancer!r}")
-    return f"{'https' if tls else 'http'}://{inventory.join_host_port(address, port)}"
+    joined = inventory.join_host_port(address, port)
+    if truthy(short) and port == (443 if tls else 80):
+        joined = joined.rsplit(":", 1)[0]  # "[fd00::70]:443" -> "[fd00::70]"
+    return f"{'https' if tls else 'http'}://{joined}"
 
 
 def front_probes(front_url, upstreams, alertmanager=True, storage=True, grafana=True):
