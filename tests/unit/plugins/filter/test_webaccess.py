@@ -207,7 +207,8 @@ def test_unreadable_files_are_named_not_raised(pki):
 
 def test_filter_module_exports():
     assert set(FilterModule().filters()) == {"web_users", "tls_problems", "tls_file_problems", "web_access_files",
-                                           "tls_server_settings", "client_settings", "tier_clients"}
+                                           "tls_server_settings", "client_settings", "tier_clients", "client_blocks",
+                                           "with_clients"}
 
 
 def test_tls_file_problems_name_missing_and_unreadable_files(tmp_path):
@@ -334,3 +335,19 @@ def test_tier_clients_name_the_tier_of_a_ca_that_cannot_be_read(tmp_path):
     tiers = {"remote_storage": {"tls": True, "user": "", "password": "", "ca": str(tmp_path / "none.crt")}}
     with pytest.raises(AnsibleFilterError, match="remote_storage's tier: the CA file .*none.crt.* cannot be read"):
         tier_clients(tiers, "/w", "prometheus")
+
+
+def test_jobs_take_the_client_block_of_the_tier_they_name():
+    from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import client_blocks, with_clients
+    tls = {"scheme": "https", "tls_config": {"ca_file": "/w/node_exporter-ca.crt"}}
+    blocks = client_blocks({"node_exporter": {"tls": True, "user": "", "auth": {}, "client": tls}},
+                           prometheus={"scheme": "https"})
+    assert blocks == {"node_exporter": tls, "prometheus": {"scheme": "https"}}
+    jobs = [{"job_name": "node", "tier": "node_exporter", "scheme": "http", "shard": "spread"},
+            {"job_name": "site", "static_configs": []}]
+    assert with_clients(jobs, blocks) == [
+        {"job_name": "node", "scheme": "https", "shard": "spread", "tls_config": {"ca_file": "/w/node_exporter-ca.crt"}},
+        {"job_name": "site", "static_configs": []}]
+    assert jobs[0]["tier"] == "node_exporter"  # the input is left alone
+    with pytest.raises(AnsibleFilterError, match="job 'db' calls tier 'mysql_exporter', which has no client block"):
+        with_clients([{"job_name": "db", "tier": "mysql_exporter"}], blocks)

@@ -62,6 +62,14 @@ Filters
     the ``stack_files`` entries that write them, the CA read on the controller and
     the password secret, readable by ``group`` only. A CA that cannot be read is an
     error naming the tier and the file.
+``client_blocks``
+    ``tier_clients(...).clients | client_blocks(prometheus=own_block)`` -> ``{name:
+    client block}``: each tier's ``client``, and the blocks given by name beside them.
+``with_clients``
+    ``jobs | with_clients(blocks)`` -> the scrape jobs with each ``tier: <name>``
+    replaced by that tier's client block (its keys over the job's); a job without
+    ``tier`` is left as it is, a tier without a block is an error naming the job.
+    Example: ``[{'job_name': 'node', 'tier': 'node_exporter'}] | with_clients(blocks)``
 """
 
 from __future__ import annotations
@@ -333,6 +341,28 @@ def tier_clients(tiers, directory, group, mode="0640"):
     return {"clients": clients, "files": files}
 
 
+def client_blocks(clients, **blocks):
+    """``{name: client block}`` from ``tier_clients``' clients and the blocks given by name (see the module doc)."""
+    found = {name: client["client"] for name, client in clients.items()}
+    found.update(blocks)
+    return found
+
+
+def with_clients(jobs, blocks):
+    """Scrape jobs with their ``tier`` replaced by that tier's client block (see the module doc)."""
+    result = []
+    for job in jobs:
+        job = dict(job)
+        tier = job.pop("tier", None)
+        if tier is not None:
+            if tier not in blocks:
+                raise AnsibleFilterError(f"with_clients: job {job.get('job_name')!r} calls tier {tier!r}, which has no "
+                                         f"client block here (known: {', '.join(sorted(blocks)) or 'none'})")
+            job.update(blocks[tier])
+        result.append(job)
+    return result
+
+
 class FilterModule:
     """Web access filters."""
 
@@ -345,4 +375,6 @@ class FilterModule:
             "tls_server_settings": tls_server_settings,
             "client_settings": client_settings,
             "tier_clients": tier_clients,
+            "client_blocks": client_blocks,
+            "with_clients": with_clients,
         }
