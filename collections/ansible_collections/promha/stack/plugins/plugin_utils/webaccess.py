@@ -348,19 +348,21 @@ def client_blocks(clients, **blocks):
     return found
 
 
+def _with_client(job, blocks):
+    job = dict(job)
+    tier = job.pop("tier", None)
+    if tier is None:
+        return job
+    if tier not in blocks:
+        raise AnsibleFilterError(f"with_clients: job {job.get('job_name')!r} calls tier {tier!r}, which has no "
+                                 f"client block here (known: {', '.join(sorted(blocks)) or 'none'})")
+    job.update(blocks[tier])
+    return job
+
+
 def with_clients(jobs, blocks):
     """Scrape jobs with their ``tier`` replaced by that tier's client block (see the module doc)."""
-    result = []
-    for job in jobs:
-        job = dict(job)
-        tier = job.pop("tier", None)
-        if tier is not None:
-            if tier not in blocks:
-                raise AnsibleFilterError(f"with_clients: job {job.get('job_name')!r} calls tier {tier!r}, which has no "
-                                         f"client block here (known: {', '.join(sorted(blocks)) or 'none'})")
-            job.update(blocks[tier])
-        result.append(job)
-    return result
+    return [_with_client(job, blocks) for job in jobs]
 
 
 class FilterModule:
