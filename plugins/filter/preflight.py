@@ -392,21 +392,22 @@ def _web_problems(groups, hostvars, problems):
     tiers = (("prometheus", groups.get("prometheus", []) + groups.get("prometheus_global", [])),
              ("alertmanager", groups.get("alertmanager", [])))
     for component, hosts in tiers:
+        tier = access.TIERS[component]
         for host in dict.fromkeys(hosts):
             plain, secrets = _stack(hostvars, host)
-            username = _setting(hostvars, host, f"{component}_web_basic_auth_username", "" if plain else "promha")
+            username = _setting(hostvars, host, tier.user, "" if plain else access.USER)
             if username:
-                password = f"{component}_web_basic_auth_password"
+                password = tier.password
                 value = _get(hostvars, host, password)
                 generated = value is _UNSET
                 if generated:
                     # The generated one: the PKI step makes it after preflight when it is missing.
-                    value, _error = _read(access.credential_path(_access(hostvars, host), f"{component}_web"))
+                    value, _error = _read(access.credential_path(_access(hostvars, host), tier.credential))
                 problem = not (generated and value is None) and frontend.secret_problem(value)
                 if problem:
                     problems.append(f"host {host}: {password} {problem} (set it in the inventory's vault file, or "
                                     f"leave it unset for the generated one under {secrets}/credentials)")
-            if _setting(hostvars, host, f"{component}_web_tls_enabled", not plain) is True:
+            if _setting(hostvars, host, tier.tls, not plain) is True:
                 server_name = _get(hostvars, host, f"{component}_web_tls_server_name")
                 address = _check(problems, inventory.host_address, host, hostvars)
                 names = [address, component if server_name is _UNSET else server_name]
