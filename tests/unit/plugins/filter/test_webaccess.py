@@ -312,7 +312,7 @@ def test_client_settings_for_tls_and_a_user():
 def test_tier_clients_give_each_tier_its_block_and_files(tmp_path):
     from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import tier_clients
     ca = tmp_path / "ca.crt"
-    ca.write_text("PEM\n\n")
+    ca.write_text("-----BEGIN CERTIFICATE-----\n\n")
     tiers = {"alertmanager": {"tls": True, "user": "promha", "password": "pw", "ca": str(ca)},
              "front": {"tls": "yes", "user": "", "password": "", "ca": str(ca)},
              "node_exporter": {"tls": False, "user": "", "password": "", "ca": ""}}
@@ -326,14 +326,19 @@ def test_tier_clients_give_each_tier_its_block_and_files(tmp_path):
     assert found["clients"]["node_exporter"] == {"tls": False, "user": "", "auth": {}, "client": {}}
     assert found["files"] == [
         {"path": "/w/alertmanager.password", "secret_content": "pw", "group": "prometheus", "mode": "0640"},
-        {"path": "/w/alertmanager-ca.crt", "content": "PEM", "group": "prometheus", "mode": "0640"},
-        {"path": "/w/front-ca.crt", "content": "PEM", "group": "prometheus", "mode": "0640"}]
+        {"path": "/w/alertmanager-ca.crt", "content": "-----BEGIN CERTIFICATE-----", "group": "prometheus",
+         "mode": "0640"},
+        {"path": "/w/front-ca.crt", "content": "-----BEGIN CERTIFICATE-----", "group": "prometheus", "mode": "0640"}]
 
 
 def test_tier_clients_name_the_tier_of_a_ca_that_cannot_be_read(tmp_path):
     from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import tier_clients
     tiers = {"remote_storage": {"tls": True, "user": "", "password": "", "ca": str(tmp_path / "none.crt")}}
-    with pytest.raises(AnsibleFilterError, match="remote_storage's tier: the CA file .*none.crt.* cannot be read"):
+    with pytest.raises(AnsibleFilterError, match=r"tier_clients \(remote_storage's tier\): the TLS CA file .*none.crt.* cannot"):
+        tier_clients(tiers, "/w", "prometheus")
+    (tmp_path / "text.crt").write_text("not a certificate")
+    tiers["remote_storage"]["ca"] = str(tmp_path / "text.crt")
+    with pytest.raises(AnsibleFilterError, match="the TLS CA file .*text.crt is not PEM"):
         tier_clients(tiers, "/w", "prometheus")
 
 

@@ -164,14 +164,14 @@ _WEB_HEADER = ("# Managed by Ansible (promha): changes made here are overwritten
                "# --web.config.file of {name}: read on every request, no reload needed.\n")
 
 
-def _read_pem(name, what, path):
+def _read_pem(name, what, path, caller="web_access_files"):
     try:
         with open(str(path), encoding="utf-8") as handle:
             text = handle.read()
     except (OSError, TypeError) as error:
-        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path!r} cannot be read") from error
+        raise AnsibleFilterError(f"{caller} ({name}): the TLS {what} file {path!r} cannot be read") from error
     if "-----BEGIN" not in text:
-        raise AnsibleFilterError(f"web_access_files ({name}): the TLS {what} file {path} is not PEM")
+        raise AnsibleFilterError(f"{caller} ({name}): the TLS {what} file {path} is not PEM")
     return text
 
 
@@ -315,14 +315,6 @@ def client_settings(tls, username, ca_file, password_file, scheme=True):
     return settings
 
 
-def _controller_text(path, what):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().rstrip()
-    except OSError as error:
-        raise AnsibleFilterError(f"{what}: the CA file {path!r} cannot be read: {error.strerror or error}") from error
-
-
 def tier_clients(tiers, directory, group, mode="0640"):
     """Each tier's client block and the files it names, for a client of several tiers (see the module doc)."""
     clients, files = {}, []
@@ -336,7 +328,7 @@ def tier_clients(tiers, directory, group, mode="0640"):
             files.append({"path": password_file, "secret_content": str(tier.get("password") or ""),
                           "group": group, "mode": mode})
         if tls:
-            files.append({"path": ca_file, "content": _controller_text(tier["ca"], f"{name}'s tier"),
+            files.append({"path": ca_file, "content": _read_pem(f"{name}'s tier", "CA", tier["ca"], "tier_clients").rstrip(),
                           "group": group, "mode": mode})
     return {"clients": clients, "files": files}
 
