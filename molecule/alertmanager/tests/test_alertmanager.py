@@ -13,22 +13,19 @@ import socket
 import ssl
 import statistics
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+import live
 import pytest
 import yaml
+from live import wait_for
+from topology import Topology
 
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-import live  # noqa: E402
-from live import wait_for  # noqa: E402
-from topology import Topology  # noqa: E402
 
 # Where everything is, from the scenario's inventory through the roles' filters.
 TOPOLOGY = Topology.of_scenario()

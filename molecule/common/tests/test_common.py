@@ -1,13 +1,9 @@
 """The common role, checked on each container as a specification."""
 
-import sys
 from pathlib import Path
 
 import pytest
-
-PROJECT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-from live import converge  # noqa: E402
+from live import converge
 
 HOSTS = "ansible://all"
 testinfra_hosts = [HOSTS]

@@ -3,16 +3,12 @@ credentials on every port, the Prometheus pair scraping the node exporters that 
 preflight warning about it and refusing it where the inventory says production."""
 
 import json
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-import live  # noqa: E402
-from live import wait_for  # noqa: E402
-from topology import Topology  # noqa: E402
+import live
+from live import PROJECT, wait_for
+from topology import Topology
 
 # Every host, from the scenario's inventory (each runs a node exporter and a Prometheus).
 TOPOLOGY = Topology.of_scenario()

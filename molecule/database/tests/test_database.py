@@ -12,22 +12,19 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 from pathlib import Path
 
+import live
 import yaml
+from live import converge, wait_for
+from topology import Topology
 
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-import live  # noqa: E402
-from live import converge, wait_for  # noqa: E402
-from topology import Topology  # noqa: E402
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-TOPOLOGY = Topology(EPHEMERAL / "inventory")
+TOPOLOGY = Topology.of_scenario()
 MEMBERS = TOPOLOGY.hosts("mysql")
 CLIENT = TOPOLOGY.hosts("grafana")[0]
 _VARS = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]

@@ -18,7 +18,6 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,20 +26,18 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+import intruder
+import live
 import pytest
 import yaml
+from live import wait_for
+from topology import Topology
 
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-import intruder  # noqa: E402
-import live  # noqa: E402
-from live import wait_for  # noqa: E402
-from topology import Topology  # noqa: E402
 
 # Where everything is, from the scenario's inventory through the roles' filters.
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-TOPOLOGY = Topology(EPHEMERAL / "inventory")
+TOPOLOGY = Topology.of_scenario()
 DB = TOPOLOGY.address(TOPOLOGY.hosts("mysql")[0])
 # The scenario's throwaway secrets, read from molecule.yml so they are written once.
 _ALL = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]["all"]

@@ -15,24 +15,19 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
+import live
+import shardcheck
 import yaml
+from ansible_collections.promha.stack.plugins.plugin_utils.shards import shard_targets
+from live import PROJECT, wait_for
+from topology import Topology
 
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
-sys.path.insert(0, str(PROJECT / "tests" / "helpers"))
-import live  # noqa: E402
-from live import wait_for  # noqa: E402
-
-sys.path.insert(0, str(PROJECT / "collections"))
-import shardcheck  # noqa: E402
-from ansible_collections.promha.stack.plugins.plugin_utils.shards import shard_targets  # noqa: E402
-from topology import Topology  # noqa: E402
 
 testinfra_hosts = ["ansible://prometheus"]
 
