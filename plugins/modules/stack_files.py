@@ -36,19 +36,15 @@ description:
 options:
   directories:
     description: Directories to create (with their parents) and set owner, group and mode on.
-    type: list
-    elements: dict
-    default: []
+    <<: &list_of_dicts {type: list, elements: dict, default: []}
     suboptions:
-      path: {description: Absolute path., type: path, required: true}
-      owner: {description: Owner name., type: str, default: root}
-      group: {description: Group name., type: str, default: root}
+      path: &path {description: Absolute path., type: path, required: true}
+      owner: &owner {description: Owner name., type: str, default: root}
+      group: &group {description: Group name., type: str, default: root}
       mode: {description: Octal mode as a string (C("0750")), type: str, required: true}
   links:
     description: Symbolic links; the target must exist on the host.
-    type: list
-    elements: dict
-    default: []
+    <<: *list_of_dicts
     suboptions:
       path: {description: Absolute path of the link., type: path, required: true}
       src: {description: What the link points to., type: path, required: true}
@@ -56,15 +52,13 @@ options:
     description:
       - Files with their full content. Exactly one of I(content) and I(secret_content) is given;
         I(secret_content) is masked in every output and never shown in a diff.
-    type: list
-    elements: dict
-    default: []
+    <<: *list_of_dicts
     suboptions:
-      path: {description: Absolute path., type: path, required: true}
+      path: *path
       content: {description: The content., type: str}
-      secret_content: {description: The content, when it is a secret., type: str}
-      owner: {description: Owner name., type: str, default: root}
-      group: {description: Group name., type: str, default: root}
+      secret_content: {description: "The content, when it is a secret.", type: str}
+      owner: *owner
+      group: *group
       mode: {description: Octal mode as a string (C("0640")), type: str, required: true}
       validate:
         description: Command run on the new file before it replaces the old one; C(%s) is its path.
@@ -81,9 +75,7 @@ options:
       - Directories whose regular files matching I(pattern) are removed unless I(files) lists
         them (the target files of jobs a server no longer runs). Nothing is removed when the
         task writes only new files.
-    type: list
-    elements: dict
-    default: []
+    <<: *list_of_dicts
     suboptions:
       path: {description: Absolute path of the directory; a missing directory is left alone., type: path, required: true}
       pattern: {description: Shell pattern of the file names to consider (C(*.json))., type: str, default: "*"}
@@ -155,15 +147,13 @@ def _attrs(module, path, spec):
 
 def _resolve(module, owner, group):
     """uid and gid of names, failing with the name when the host has no such account."""
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        module.fail_json(msg=f"owner {owner} does not exist on this host")
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        module.fail_json(msg=f"group {group} does not exist on this host")
-    return uid, gid
+    ids = []
+    for kind, name, entry in (("owner", owner, pwd.getpwnam), ("group", group, grp.getgrnam)):
+        try:
+            ids.append(entry(name)[2])  # pw_uid, gr_gid
+        except KeyError:
+            module.fail_json(msg=f"{kind} {name} does not exist on this host")
+    return tuple(ids)
 
 
 def settle_directory(module, spec):

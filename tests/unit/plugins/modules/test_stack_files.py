@@ -123,11 +123,12 @@ def test_a_link_to_nothing_is_refused_naming_both(tmp_path, capsys):
     assert not (tmp_path / "localtime").exists()
 
 
-def test_an_unknown_owner_is_refused_naming_it(tmp_path, capsys):
-    spec_ = dict(file_spec(tmp_path / "f", content="x"), owner="no-such-user-here")
+@pytest.mark.parametrize("kind", ["owner", "group"])
+def test_an_unknown_owner_or_group_is_refused_naming_it(tmp_path, capsys, kind):
+    spec_ = dict(file_spec(tmp_path / "f", content="x"), **{kind: "no-such-name-here"})
     result = run(capsys, files=[spec_])
     assert result["failed"] is True
-    assert "no-such-user-here" in result["msg"]
+    assert result["msg"] == f"{kind} no-such-name-here does not exist on this host"
     assert not (tmp_path / "f").exists()
 
 
