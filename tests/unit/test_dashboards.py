@@ -24,6 +24,22 @@ def test_the_files_are_what_the_generator_writes():
         assert path.read_text() == text, f"{path.name}: run scripts/dashboards.py"
 
 
+def test_a_query_written_in_parts_is_joined_and_a_shared_part_read_where_it_is_aliased(tmp_path):
+    data = tmp_path / "boards.yml"
+    data.write_text("""
+parts:
+  down: &down 'sum(a - b)'
+dashboards:
+  one:
+    title: One
+    panels:
+      - {title: Down, expr: *down, legend: '{{job}}', unit: short}
+      - {title: Ratio, expr: ['1 - ', *down, ' / 2'], legend: x, unit: percentunit}
+""")
+    assert dashboards.load(data) == {"one": ("One", [("Down", "sum(a - b)", "{{job}}", "short"),
+                                                     ("Ratio", "1 - sum(a - b) / 2", "x", "percentunit")])}
+
+
 def test_one_dashboard_per_tier():
     assert set(dashboards.DASHBOARDS) >= {"promha-prometheus", "promha-alertmanager", "promha-storage",
                                           "promha-front", "promha-database"}
