@@ -32,7 +32,9 @@ Filters
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import yaml
 from ansible.errors import AnsibleFilterError
 
 # A flag's name without its leading dashes; a value is one word without quotes or
@@ -42,93 +44,22 @@ _BAD_VALUE = re.compile(r"[\s\"'\\]")
 _INI_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _INI_BAD_VALUE = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f]")
 
-# Per tier: the flags the role sets itself (with the variable to use instead) and the
-# flags that undo a secure default (with what they would open).
-_OWNED = {
-    "prometheus": {
-        "config.file": "the role's prometheus.yml", "storage.tsdb.path": "prometheus_data_dir",
-        "storage.tsdb.retention.time": "prometheus_retention_time",
-        "storage.tsdb.retention.size": "prometheus_retention_size",
-        "web.listen-address": "prometheus_listen_address and prometheus_port",
-        "web.config.file": "the role's web.yml (TLS and basic auth)",
-    },
-    "alertmanager": {
-        "config.file": "the role's alertmanager.yml", "storage.path": "alertmanager_data_root",
-        "web.listen-address": "alertmanager_listen_address and alertmanager_instances",
-        "web.external-url": "alertmanager_external_url", "web.config.file": "the role's web.yml",
-        "cluster.tls-config": "alertmanager_cluster_tls_enabled",
-        "cluster.listen-address": "alertmanager_cluster_listen_address",
-        "cluster.advertise-address": "the instances' addresses", "cluster.peer": "the inventory's alertmanager group",
-        "cluster.label": "alertmanager_cluster_label", "cluster.peer-name": "the instances' names",
-        "cluster.peer-timeout": "alertmanager_cluster_peer_timeout",
-        "cluster.gossip-interval": "alertmanager_cluster_gossip_interval",
-        "cluster.pushpull-interval": "alertmanager_cluster_pushpull_interval",
-        "cluster.probe-interval": "alertmanager_cluster_probe_interval",
-        "cluster.probe-timeout": "alertmanager_cluster_probe_timeout",
-        "cluster.tcp-timeout": "alertmanager_cluster_tcp_timeout",
-        "cluster.settle-timeout": "alertmanager_cluster_settle_timeout",
-    },
-    "node_exporter": {
-        "web.listen-address": "node_exporter_listen_address and node_exporter_port",
-        "web.config.file": "the role's web.yml (TLS and basic auth)",
-        "collector.textfile.directory": "node_exporter_textfile_dir",
-    },
-    "remote_storage": {
-        "envflag.enable": "the role (its secrets are read from the environment)",
-        "httpListenAddr": "remote_storage_listen_address and remote_storage_port",
-        "storageDataPath": "remote_storage_data_dir", "retentionPeriod": "remote_storage_retention_period",
-        "dedup.minScrapeInterval": "remote_storage_dedup_min_scrape_interval",
-        "storage.minFreeDiskSpaceBytes": "remote_storage_min_free_disk_space",
-        "tls": "remote_storage_tls_enabled", "tlsCertFile": "remote_storage_tls_cert_src",
-        "tlsKeyFile": "remote_storage_tls_key_src", "tlsCipherSuites": "the stack's TLS settings",
-        "tlsMinVersion": "the stack's TLS settings",
-        "httpAuth.username": "remote_storage_basic_auth_username",
-        "httpAuth.password": "remote_storage_basic_auth_password",
-        "deleteAuthKey": "remote_storage_delete_auth_key", "snapshotAuthKey": "remote_storage_snapshot_auth_key",
-        "forceMergeAuthKey": "remote_storage_force_merge_auth_key",
-        "metricsAuthKey": "remote_storage_metrics_auth_key", "flagsAuthKey": "remote_storage_debug_auth_key",
-        "pprofAuthKey": "remote_storage_debug_auth_key", "configAuthKey": "remote_storage_debug_auth_key",
-    },
-}
-_INSECURE = {
-    "prometheus": {
-        "web.enable-admin-api": "the TSDB admin API (delete series, snapshots)",
-        "web.enable-lifecycle": "stop and reload over HTTP",
-        "web.enable-remote-write-receiver": "writes into this replica over HTTP",
-        "web.enable-otlp-receiver": "OTLP writes into this replica over HTTP",
-    },
-    "alertmanager": {
-        "cluster.allow-insecure-public-advertise-address-discovery": "advertising a public address found on its own",
-    },
-    "node_exporter": {},
-    "remote_storage": {},
-}
+# Per tier (flags.yml): the flags and ini settings the role sets itself, with the
+# variable to use instead, and those that undo a secure default, with what they
+# would open.
+_POLICY = yaml.safe_load(Path(__file__).with_name("flags.yml").read_text())
+_OWNED = {tier: rules["owned"] for tier, rules in _POLICY["flags"].items()}
+_INSECURE = {tier: rules["insecure"] for tier, rules in _POLICY["flags"].items()}
+_INI_OWNED = {tier: {section: set(names) for section, names in rules["owned"].items()}
+              for tier, rules in _POLICY["settings"].items()}
+_INI_INSECURE = {tier: {(section, name): why for section, settings in rules["insecure"].items()
+                        for name, why in settings.items()}
+                 for tier, rules in _POLICY["settings"].items()}
+
 # node_exporter's collectors are switched through the role's two lists, which the
 # collector check and the README name; a bare --collector.NAME here would bypass them.
 _COLLECTOR_SWITCH = re.compile(r"^(no-)?collector\.[a-z0-9_]+$")
 
-_INI_OWNED = {
-    "grafana": {
-        "paths": {"data", "logs", "plugins", "provisioning"},
-        "server": {"protocol", "cert_file", "cert_key", "min_tls_version", "http_addr", "http_port", "root_url",
-                   "serve_from_sub_path"},
-        "database": {"type", "host", "name", "user", "password", "ssl_mode", "ca_cert_path", "server_cert_name"},
-        "security": {"admin_user", "admin_password", "secret_key", "cookie_secure"},
-        "unified_alerting": {"ha_listen_address", "ha_advertise_address", "ha_peers"},
-        "metrics": {"enabled", "basic_auth_username", "basic_auth_password"},
-    },
-    "mysql": {"": {"bind_address", "port", "ssl_cert", "ssl_key", "ssl_ca", "wsrep_provider", "wsrep_cluster_name",
-                   "wsrep_cluster_address", "wsrep_node_name", "wsrep_node_address", "wsrep_sst_receive_address",
-                   "wsrep_sst_method", "wsrep_sst_auth", "wsrep_provider_options"}},
-}
-_INI_INSECURE = {
-    "grafana": {("auth.anonymous", "enabled"): "anonymous access to every dashboard",
-                ("users", "allow_sign_up"): "anyone creating an account",
-                ("security", "disable_brute_force_login_protection"): "unlimited password guesses"},
-    "mysql": {("", "skip_grant_tables"): "logins without a password",
-              ("", "skip_networking"): "no TCP: Grafana and the cluster could not connect",
-              ("", "local_infile"): "clients reading files from the server"},
-}
 _VARIABLES = {"prometheus": "prometheus_extra_args", "alertmanager": "alertmanager_extra_args",
               "node_exporter": "node_exporter_extra_args", "remote_storage": "remote_storage_extra_args",
               "grafana": "grafana_extra_config", "mysql": "mysql_server_extra_config"}
