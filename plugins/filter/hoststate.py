@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 STOPPED = ("inactive", "failed")
 
@@ -115,9 +116,4 @@ def accounts_missing(state, users=(), groups=()):
             + [g for g in groups if have_groups is None or g not in have_groups])
 
 
-class FilterModule:
-    """Filters over the host_state module's read."""
-
-    def filters(self):
-        return {"dpkg_missing": dpkg_missing, "units_to_mask": units_to_mask, "install_needed": install_needed,
-                "units_to_start": units_to_start, "accounts_missing": accounts_missing}
+FilterModule = filter_module(dpkg_missing, units_to_mask, install_needed, units_to_start, accounts_missing)

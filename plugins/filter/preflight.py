@@ -45,6 +45,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils import (
     shards,
     webaccess,
 )
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 from jinja2 import Undefined
 from jinja2.exceptions import TemplateError
 
@@ -606,13 +607,5 @@ def inventory_warnings(groups, inventory_dir, hostvars=None):
             for name in sorted(names - known)] + domains
 
 
-class FilterModule:
-    """Preflight filters."""
-
-    def filters(self):
-        return {
-            "inventory_problems": inventory_problems,
-            "inventory_warnings": inventory_warnings,
-            "failure_domain_problems": failure_domain_problems,
-            "scrape_settings_need_host": scrape_settings_need_host,
-        }
+FilterModule = filter_module(
+    inventory_problems, inventory_warnings, failure_domain_problems, scrape_settings_need_host)

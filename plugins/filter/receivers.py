@@ -22,6 +22,7 @@ Filters
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 # kind -> (Alertmanager config key, required keys besides name)
 KINDS = {
@@ -79,11 +80,4 @@ def alertmanager_smtp_global(smtp):
     return result
 
 
-class FilterModule:
-    """Receiver filters."""
-
-    def filters(self):
-        return {
-            "alertmanager_simple_receivers": alertmanager_simple_receivers,
-            "alertmanager_smtp_global": alertmanager_smtp_global,
-        }
+FilterModule = filter_module(alertmanager_simple_receivers, alertmanager_smtp_global)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+
 # Field names that hold a secret in Prometheus' and Alertmanager's configuration.
 _SECRET = re.compile(r"(password|passphrase|token|secret|credentials|(^|_)key$|^authkey$|^authorization$|api_url$|"
                      r"webhook_url$|^headers$|^http_headers$|^proxy_connect_header$)", re.I)
@@ -52,8 +54,4 @@ def carries_secrets(data):
     return False
 
 
-class FilterModule:
-    """Secret detection."""
-
-    def filters(self):
-        return {"carries_secrets": carries_secrets}
+FilterModule = filter_module(carries_secrets)

@@ -31,6 +31,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 
 def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_cluster_port=9094,
@@ -139,13 +140,5 @@ def alertmanager_targets(instances):
     return sorted({instance["web"] for instance in instances})
 
 
-class FilterModule:
-    """Alertmanager cluster filters."""
-
-    def filters(self):
-        return {
-            "alertmanager_instances": alertmanager_instances,
-            "alertmanager_peers": alertmanager_peers,
-            "alertmanager_advertise_address": alertmanager_advertise_address,
-            "alertmanager_targets": alertmanager_targets,
-        }
+FilterModule = filter_module(
+    alertmanager_instances, alertmanager_peers, alertmanager_advertise_address, alertmanager_targets)

@@ -33,6 +33,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
 
 # (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
@@ -265,8 +266,4 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     return result
 
 
-class FilterModule:
-    """Firewall filters."""
-
-    def filters(self):
-        return {"firewall_rules": firewall_rules}
+FilterModule = filter_module(firewall_rules)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 # A flag's name without its leading dashes; a value is one word without quotes or
 # backslashes (systemd's $ and % are escaped by extra_args_words).
@@ -205,10 +206,4 @@ def gossip_problems(settings):
     return problems
 
 
-class FilterModule:
-    """Extra flag and setting checks."""
-
-    def filters(self):
-        return {"extra_args_problems": extra_args_problems, "extra_args_words": extra_args_words,
-                "gossip_problems": gossip_problems,
-                "extra_settings_problems": extra_settings_problems}
+FilterModule = filter_module(extra_args_problems, extra_args_words, gossip_problems, extra_settings_problems)

@@ -58,6 +58,7 @@ import configparser
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 PLACEHOLDERS = {
     "", "changeme", "change-me", "change_me", "changeit", "password", "passw0rd", "secret",
@@ -302,19 +303,6 @@ def grafana_provisioning_problems(doc, kind):
     return problems + checker(doc)
 
 
-class FilterModule:
-    """Front-end filters."""
-
-    def filters(self):
-        return {
-            "secret_problem": secret_problem,
-            "secret_problems": secret_problems,
-            "not_ip_addresses": not_ip_addresses,
-            "mysql_stale_accounts": mysql_stale_accounts,
-            "prometheus_upstreams": prometheus_upstreams,
-            "front_probes": front_probes,
-            "front_url": front_url,
-            "grafana_prometheus_datasources": grafana_prometheus_datasources,
-            "ini_problems": ini_problems,
-            "grafana_provisioning_problems": grafana_provisioning_problems,
-        }
+FilterModule = filter_module(
+    secret_problem, secret_problems, not_ip_addresses, mysql_stale_accounts, prometheus_upstreams, front_probes,
+    front_url, grafana_prometheus_datasources, ini_problems, grafana_provisioning_problems)

@@ -62,6 +62,8 @@ Filters
 
 from __future__ import annotations
 
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -200,10 +202,6 @@ def galera_setting_problems(settings):
     return problems
 
 
-class FilterModule:
-    """Galera state and start decisions."""
-
-    def filters(self):
-        return {"galera_member_state": galera_member_state, "galera_read_states": galera_read_states,
-                "galera_bootstrap_plan": galera_bootstrap_plan,
-                "galera_voters_problems": galera_voters_problems, "galera_setting_problems": galera_setting_problems}
+FilterModule = filter_module(
+    galera_member_state, galera_read_states, galera_bootstrap_plan, galera_voters_problems,
+    galera_setting_problems)

@@ -42,6 +42,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -357,15 +358,5 @@ def setting(hostvars, host, name, default):
     return default if value is None or value == "" else value
 
 
-class FilterModule:
-    """Address, port and shard-layout filters."""
-
-    def filters(self):
-        return {
-            "host_address": host_address,
-            "join_host_port": join_host_port,
-            "split_host_port": split_host_port,
-            "host_ports": host_ports,
-            "inventory_scrape_jobs": inventory_scrape_jobs,
-            "prometheus_shards": prometheus_shards,
-        }
+FilterModule = filter_module(
+    host_address, join_host_port, split_host_port, host_ports, inventory_scrape_jobs, prometheus_shards)

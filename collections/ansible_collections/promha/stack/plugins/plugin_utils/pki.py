@@ -36,6 +36,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 # Names every web certificate carries: clients that reach a tier through a shared
 # name (nginx upstreams, Prometheus' alerting) check the certificate against it.
@@ -164,12 +165,4 @@ def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, ren
             "credentials": [name for name in credentials if f"credentials/{name}" not in have]}
 
 
-class FilterModule:
-    """Certificate filters."""
-
-    def filters(self):
-        return {
-            "stack_certificates": stack_certificates,
-            "stack_pki_plan": stack_pki_plan,
-            "san_name": san_name,
-        }
+FilterModule = filter_module(stack_certificates, stack_pki_plan, san_name)

@@ -29,6 +29,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 DEFAULT_NAME = "promha.yml"
 _SUFFIX = re.compile(r"[.]ya?ml$")
@@ -84,9 +85,4 @@ def retention_size(setting, percent, fs_bytes=None):
     return f"{size * int(percent) // 100 // 1048576}MB"
 
 
-class FilterModule:
-    """Prometheus configuration filters."""
-
-    def filters(self):
-        return {"rule_file_specs": rule_file_specs, "remote_write_configs": remote_write_configs,
-                "retention_size": retention_size}
+FilterModule = filter_module(rule_file_specs, remote_write_configs, retention_size)

@@ -143,6 +143,7 @@ import struct
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 MODES = ("rendezvous", "hashmod")
 # Rendezvous scores keep the shard index in their low 16 bits, so ties (vanishingly
@@ -796,22 +797,7 @@ def shard_load(assignment):
     }
 
 
-class FilterModule:
-    """Shard assignment filters."""
-
-    def filters(self):
-        return {
-            "prometheus_hashmod": prometheus_hashmod,
-            "hashmod_relabel_configs": hashmod_relabel_configs,
-            "shard_targets": shard_targets,
-            "shard_moves": shard_moves,
-            "deployed_shard_targets": deployed_shard_targets,
-            "shard_load": shard_load,
-            "shard_scrape_configs": shard_scrape_configs,
-            "every_shard_scrape_configs": every_shard_scrape_configs,
-            "file_sd_scrape_configs": file_sd_scrape_configs,
-            "target_file_specs": target_file_specs,
-            "scrape_job_problems": scrape_job_problems,
-            "shard_plan": shard_plan,
-            "targets_never_scraped": targets_never_scraped,
-        }
+FilterModule = filter_module(
+    prometheus_hashmod, hashmod_relabel_configs, shard_targets, shard_moves, deployed_shard_targets, shard_load,
+    shard_scrape_configs, every_shard_scrape_configs, file_sd_scrape_configs, target_file_specs,
+    scrape_job_problems, shard_plan, targets_never_scraped)

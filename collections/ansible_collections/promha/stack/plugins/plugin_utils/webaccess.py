@@ -83,6 +83,7 @@ import ipaddress
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 BCRYPT_ROUNDS = 10
 # bcrypt's base64 alphabet, from the standard one.
@@ -357,18 +358,6 @@ def with_clients(jobs, blocks):
     return [_with_client(job, blocks) for job in jobs]
 
 
-class FilterModule:
-    """Web access filters."""
-
-    def filters(self):
-        return {
-            "web_users": web_users,
-            "tls_problems": tls_problems,
-            "tls_file_problems": tls_file_problems,
-            "web_access_files": web_access_files,
-            "tls_server_settings": tls_server_settings,
-            "client_settings": client_settings,
-            "tier_clients": tier_clients,
-            "client_blocks": client_blocks,
-            "with_clients": with_clients,
-        }
+FilterModule = filter_module(
+    web_users, tls_problems, tls_file_problems, web_access_files, tls_server_settings, client_settings,
+    tier_clients, client_blocks, with_clients)
