@@ -1,6 +1,9 @@
-"""How a module of the stack model offers its functions to Ansible as filters."""
+"""What every filter module of the stack model shares: how it offers its functions to
+Ansible, and how it reads a whole number from the inventory."""
 
 from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
 
 
 def filter_module(*functions):
@@ -13,3 +16,11 @@ def filter_module(*functions):
 
     FilterModule.__doc__ = f"Filters: {', '.join(table)}."
     return FilterModule
+
+
+def whole_number(value, refusal):
+    """``int(value)``; an AnsibleFilterError saying ``refusal`` when ``value`` is not a whole number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(refusal) from None

@@ -42,7 +42,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, whole_number
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -214,10 +214,7 @@ def join_host_port(address, port):
 
 def port_number(filter_name, value, where):
     """``value`` as a port number; an error naming ``where`` outside 1..65535."""
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"{filter_name}: port {value!r} of {where} is not a number") from None
+    port = whole_number(value, f"{filter_name}: port {value!r} of {where} is not a number")
     if isinstance(value, bool) or not 1 <= port <= 65535:
         raise AnsibleFilterError(f"{filter_name}: port {value!r} of {where} is outside 1..65535")
     return port

@@ -143,7 +143,7 @@ import struct
 
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, whole_number
 
 MODES = ("rendezvous", "hashmod")
 # Rendezvous scores keep the shard index in their low 16 bits, so ties (vanishingly
@@ -155,12 +155,7 @@ _HIGH_MASK = ((1 << 64) - 1) ^ (_MAX_SHARDS - 1)
 
 def _check_count(filter_name, shard_count):
     if isinstance(shard_count, bool) or not isinstance(shard_count, int):
-        try:
-            shard_count = int(shard_count)
-        except (TypeError, ValueError):
-            raise AnsibleFilterError(
-                f"{filter_name}: shard_count must be a whole number, got {shard_count!r}"
-            ) from None
+        shard_count = whole_number(shard_count, f"{filter_name}: shard_count must be a whole number, got {shard_count!r}")
     if not 1 <= shard_count <= _MAX_SHARDS:
         raise AnsibleFilterError(
             f"{filter_name}: shard_count must be between 1 and {_MAX_SHARDS}, got {shard_count}"
@@ -212,12 +207,7 @@ def hashmod_relabel_configs(shard, shard_count, source_labels=None, separator=";
                             target_label="__tmp_hashmod", replicas=1, static_label=None):
     """Return the ``relabel_configs`` that keep only shard ``shard`` of ``shard_count``."""
     shard_count = _check_count("hashmod_relabel_configs", shard_count)
-    try:
-        shard = int(shard)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(
-            f"hashmod_relabel_configs: shard must be a whole number, got {shard!r}"
-        ) from None
+    shard = whole_number(shard, f"hashmod_relabel_configs: shard must be a whole number, got {shard!r}")
     if not 0 <= shard < shard_count:
         raise AnsibleFilterError(
             f"hashmod_relabel_configs: shard {shard} is outside 0..{shard_count - 1}"
@@ -296,12 +286,7 @@ def _weighted_pick(words, weights, replicas):
 def _check_replicas(filter_name, replicas, shard_count):
     if isinstance(replicas, bool):
         replicas = None
-    try:
-        replicas = int(replicas)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(
-            f"{filter_name}: replicas must be a whole number, got {replicas!r}"
-        ) from None
+    replicas = whole_number(replicas, f"{filter_name}: replicas must be a whole number, got {replicas!r}")
     if replicas < 1:
         raise AnsibleFilterError(f"{filter_name}: replicas must be at least 1, got {replicas}")
     if replicas > shard_count:
@@ -365,10 +350,7 @@ def _normalise_assignment(filter_name, assignment):
         )
     by_target = {}
     for shard, targets in assignment.items():
-        try:
-            index = int(shard)
-        except (TypeError, ValueError):
-            raise AnsibleFilterError(f"{filter_name}: shard key {shard!r} is not a shard index") from None
+        index = whole_number(shard, f"{filter_name}: shard key {shard!r} is not a shard index")
         for target in targets or []:
             by_target.setdefault(target, set()).add(index)
     return by_target
@@ -706,10 +688,7 @@ def _deployed_items(filter_name, deployed):
     if not isinstance(deployed, dict):
         raise AnsibleFilterError(f"{filter_name}: deployed must be {{shard: {{job: [targets]}}}}, got {deployed!r}")
     for shard, members in deployed.items():
-        try:
-            index = int(shard)
-        except (TypeError, ValueError):
-            raise AnsibleFilterError(f"{filter_name}: deployed shard key {shard!r} is not a shard index") from None
+        index = whole_number(shard, f"{filter_name}: deployed shard key {shard!r} is not a shard index")
         if not isinstance(members, dict):
             raise AnsibleFilterError(f"{filter_name}: deployed shard {index} must map job names to targets")
         yield index, members
