@@ -113,8 +113,7 @@ def extra_args_problems(args, tier):
         elif tier == "node_exporter" and _COLLECTOR_SWITCH.match(bare):
             problems.append(f"{variable}: {bare} switches a collector; list it in node_exporter_enabled_collectors "
                             "or node_exporter_disabled_collectors")
-        problem = _scalar_problem(value, _BAD_VALUE)
-        if problem:
+        if problem := _scalar_problem(value, _BAD_VALUE):
             problems.append(f"{variable}: {bare}: the value {problem}")
     return problems
 

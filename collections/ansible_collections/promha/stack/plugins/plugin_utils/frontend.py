@@ -90,8 +90,7 @@ def secret_problems(secrets, min_length=MIN_SECRET_LENGTH):
         raise AnsibleFilterError(f"secret_problems: expected a mapping of variable names to values, got {secrets!r}")
     problems = []
     for name, value in secrets.items():
-        problem = secret_problem(value, min_length)
-        if problem:
+        if problem := secret_problem(value, min_length):
             problems.append(f"{name} {problem}")
     return problems
 
