@@ -31,7 +31,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 
 
 def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_cluster_port=9094,
@@ -44,11 +44,8 @@ def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_clust
         declared = hvars.get(instances_var)
         if declared is None:
             declared = [{"web_port": default_web_port, "cluster_port": default_cluster_port}]
-        if isinstance(declared, (str, dict)) or not hasattr(declared, "__iter__") or not list(declared):
-            raise AnsibleFilterError(
-                f"alertmanager_instances: host {host!r} has {instances_var}={declared!r}; it must be a "
-                "non-empty list of {name, web_port, cluster_port}"
-            )
+        declared = listed(declared, f"alertmanager_instances: host {host!r} has {instances_var}={declared!r}; it "
+                          "must be a non-empty list of {name, web_port, cluster_port}", empty=False)
         seen_ports, seen_names = {}, set()
         for position, spec in enumerate(declared):
             where = f"host {host!r} {instances_var}[{position}]"

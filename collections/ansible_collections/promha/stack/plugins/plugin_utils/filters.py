@@ -1,5 +1,5 @@
 """What every filter module of the stack model shares: how it offers its functions to
-Ansible, and how it reads a whole number from the inventory."""
+Ansible, and how it reads a whole number or a list from the inventory."""
 
 from __future__ import annotations
 
@@ -24,3 +24,19 @@ def whole_number(value, refusal):
         return int(value)
     except (TypeError, ValueError):
         raise AnsibleFilterError(refusal) from None
+
+
+def is_list(value):
+    """Whether ``value`` is a list as YAML gives one: iterable, and not a string or a mapping."""
+    return not isinstance(value, (str, bytes, dict)) and hasattr(value, "__iter__")
+
+
+def listed(value, refusal, empty=True):
+    """``value`` as a list; an AnsibleFilterError saying ``refusal`` when it is not one (or is empty
+    and ``empty`` is false)."""
+    if not is_list(value):
+        raise AnsibleFilterError(refusal)
+    value = list(value)
+    if not value and not empty:
+        raise AnsibleFilterError(refusal)
+    return value

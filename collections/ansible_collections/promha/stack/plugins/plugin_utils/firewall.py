@@ -33,7 +33,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
 
 # (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
@@ -71,8 +71,7 @@ ICMPV6_TYPES = ("echo-request", "destination-unreachable", "packet-too-big", "ti
 
 def _networks(filter_name, values, where):
     """Split IP addresses and networks into (IPv4, IPv6) lists; a clear error for anything else."""
-    if isinstance(values, str) or not hasattr(values, "__iter__"):
-        raise AnsibleFilterError(f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
+    values = listed(values, f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
     v4, v6 = {}, {}
     for value in values:
         parsed = _network(str(value).strip())
@@ -224,8 +223,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             # The shard replicas probe the front's paths as users do (the front job).
             allow("front", ("tcp",), front_ports, callers(("prometheus",)))
     extra = setting(hostvars, host, "firewall_extra_rules", [])
-    if isinstance(extra, (str, dict)) or not hasattr(extra, "__iter__"):
-        raise AnsibleFilterError(f"firewall_rules: firewall_extra_rules of {host!r} must be a list, got {extra!r}")
+    extra = listed(extra, f"firewall_rules: firewall_extra_rules of {host!r} must be a list, got {extra!r}")
     for position, rule in enumerate(extra):
         where = f"firewall_extra_rules[{position}] of {host!r}"
         if not isinstance(rule, dict) or not {"name", "proto", "ports"} <= set(rule) or set(rule) - _EXTRA_KEYS:

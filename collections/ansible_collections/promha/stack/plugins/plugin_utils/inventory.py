@@ -42,7 +42,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, whole_number
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed, whole_number
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -142,11 +142,7 @@ def vars_of(filter_name, hostvars, host):
 
 def group_hosts(filter_name, hosts, what="group"):
     """A group's host names, sorted and de-duplicated; an error for anything else or an empty group."""
-    if isinstance(hosts, str) or not hasattr(hosts, "__iter__"):
-        raise AnsibleFilterError(
-            f"{filter_name}: expected a list of inventory host names (e.g. groups['{what}']), got {hosts!r}"
-        )
-    hosts = list(hosts)
+    hosts = listed(hosts, f"{filter_name}: expected a list of inventory host names (e.g. groups['{what}']), got {hosts!r}")
     if not hosts:
         raise AnsibleFilterError(
             f"{filter_name}: the {what} group is empty; add at least one host to it in the inventory"
@@ -263,8 +259,7 @@ def inventory_scrape_jobs(jobs, groups, hostvars, address_var=DEFAULT_ADDRESS_VA
     node job), with ``path`` and ``scheme`` as that group's ``__metrics_path__`` and
     ``__scheme__``. Jobs without ``inventory`` pass through unchanged.
     """
-    if isinstance(jobs, (str, dict)) or not hasattr(jobs, "__iter__"):
-        raise AnsibleFilterError(f"inventory_scrape_jobs: expected a list of scrape jobs, got {jobs!r}")
+    jobs = listed(jobs, f"inventory_scrape_jobs: expected a list of scrape jobs, got {jobs!r}")
     result = []
     for job in jobs:
         if not isinstance(job, dict) or "inventory" not in job:
@@ -273,11 +268,8 @@ def inventory_scrape_jobs(jobs, groups, hostvars, address_var=DEFAULT_ADDRESS_VA
         where = f"job {job.get('job_name')!r}"
         entries = job["inventory"]
         entries = [entries] if isinstance(entries, dict) else entries
-        if isinstance(entries, str) or not hasattr(entries, "__iter__") or not list(entries):
-            raise AnsibleFilterError(
-                f"inventory_scrape_jobs: {where} has inventory={job['inventory']!r}; give "
-                "{group, port} (or a list of them)"
-            )
+        entries = listed(entries, f"inventory_scrape_jobs: {where} has inventory={job['inventory']!r}; give "
+                         "{group, port} (or a list of them)", empty=False)
         added = []
         for position, entry in enumerate(entries):
             spot = f"{where} inventory[{position}]"

@@ -143,7 +143,7 @@ import struct
 
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, whole_number
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, is_list, listed, whole_number
 
 MODES = ("rendezvous", "hashmod")
 # Rendezvous scores keep the shard index in their low 16 bits, so ties (vanishingly
@@ -164,10 +164,7 @@ def _check_count(filter_name, shard_count):
 
 
 def _check_targets(filter_name, targets):
-    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
-        raise AnsibleFilterError(
-            f"{filter_name}: expected a list of targets (host:port strings), got {type(targets).__name__}"
-        )
+    targets = listed(targets, f"{filter_name}: expected a list of targets (host:port strings), got {type(targets).__name__}")
     clean = []
     for position, target in enumerate(targets):
         if not isinstance(target, str) or not target.strip():
@@ -416,14 +413,14 @@ def _static_problems(job):
     groups = job.get("static_configs")
     if groups is None:
         return problems, count
-    if isinstance(groups, (str, dict)) or not hasattr(groups, "__iter__"):
+    if not is_list(groups):
         return ["static_configs must be a list of {targets, labels}"], count
     for position, group in enumerate(groups):
         if not isinstance(group, dict):
             problems.append(f"static_configs[{position}] must be a mapping with targets (and labels)")
             continue
         targets = group.get("targets") or []
-        if isinstance(targets, (str, dict)) or not hasattr(targets, "__iter__"):
+        if not is_list(targets):
             problems.append(f"static_configs[{position}].targets must be a list of host:port strings")
             continue
         bad = [t for t in targets if not isinstance(t, str) or not t.strip()]
@@ -437,7 +434,7 @@ def _static_problems(job):
 
 def scrape_job_problems(jobs, shard_count, replicas=1, reserved=()):
     """Every problem of a list of sharded scrape jobs, one line each, naming the job and the fix."""
-    if isinstance(jobs, (str, dict)) or not hasattr(jobs, "__iter__"):
+    if not is_list(jobs):
         return [f"the scrape jobs must be a list of scrape_config mappings, got {type(jobs).__name__}"]
     problems = []
     try:
@@ -577,8 +574,7 @@ def file_sd_scrape_configs(configs, directory):
     when it has no target on this shard), so a target added or removed later changes
     only the file, which Prometheus re-reads without a reload.
     """
-    if isinstance(configs, (str, dict)) or not hasattr(configs, "__iter__"):
-        raise AnsibleFilterError(f"file_sd_scrape_configs: expected a list of scrape_configs, got {configs!r}")
+    configs = listed(configs, f"file_sd_scrape_configs: expected a list of scrape_configs, got {configs!r}")
     if not isinstance(directory, str) or not directory.startswith("/"):
         raise AnsibleFilterError(f"file_sd_scrape_configs: directory must be an absolute path, got {directory!r}")
     result, files = [], {}
@@ -746,10 +742,8 @@ def targets_never_scraped(active_targets, max_interval=60):
     for an empty list before it changes the next replica, so a target moving between
     shards is always held by a replica that already scrapes it.
     """
-    if isinstance(active_targets, (str, dict)) or not hasattr(active_targets, "__iter__"):
-        raise AnsibleFilterError(
-            f"targets_never_scraped: expected data.activeTargets of /api/v1/targets, got {active_targets!r}"
-        )
+    active_targets = listed(active_targets,
+                            f"targets_never_scraped: expected data.activeTargets of /api/v1/targets, got {active_targets!r}")
     waiting = []
     for target in active_targets:
         interval = _seconds(target.get("scrapeInterval"))
