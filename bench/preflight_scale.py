@@ -9,7 +9,6 @@ check over the whole inventory; no host is contacted). Prints median, min and ma
 over --repeat runs, the first run on its own, and the core count.
 """
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
+from options import options
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +50,7 @@ def inventory(hosts, shards):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=500)
-    parser.add_argument("--shards", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = options(__doc__, hosts=500, shards=64, repeat=3).parse_args()
     playbook = Path(sys.executable).parent / "ansible-playbook"
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     with tempfile.TemporaryDirectory() as scratch:

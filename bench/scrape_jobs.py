@@ -32,6 +32,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils.shards import (  # no
     shard_plan,
     shard_scrape_configs,
 )
+from options import options
 
 
 def jobs(count, targets):
@@ -94,12 +95,7 @@ def child_rss(args, mode, what):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--targets", type=int, default=100_000)
-    parser.add_argument("--shards", type=int, default=64)
-    parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = options(__doc__, jobs=50, targets=100_000, shards=64, replicas=2, repeat=5)
     parser.add_argument("--mode", default=None)
     parser.add_argument("--one-by-one", action="store_true",
                         help="also time every replica computing its own shard's share (minutes at 128 replicas)")

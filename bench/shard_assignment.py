@@ -7,7 +7,6 @@ mode: wall time (median, min, max over --repeat runs), peak Python memory of one
 run (tracemalloc), and the fraction of assignments that move going 64 -> 65 shards.
 """
 
-import argparse
 import os
 import resource
 import statistics
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "collections"))
 from ansible_collections.promha.stack.plugins.plugin_utils.shards import shard_targets  # noqa: E402
+from options import options
 
 
 def pairs(assignment):
@@ -25,11 +25,7 @@ def pairs(assignment):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--targets", type=int, default=100_000)
-    parser.add_argument("--shards", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = options(__doc__, targets=100_000, shards=64, repeat=5).parse_args()
     targets = [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}:9100" for i in range(args.targets)]
     n = args.shards
     print(f"cores={os.cpu_count()} python={sys.version.split()[0]} targets={args.targets} shards={n} "
