@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.shards import (
     STATIC_LABEL,
@@ -247,9 +246,11 @@ def test_reserved_names_for_preflight():
 
 
 def test_the_roles_own_jobs_are_the_reserved_names():
-    role_vars = yaml.safe_load((ROOT / "roles" / "prometheus" / "vars" / "main.yml").read_text())
-    names = {value["job_name"] for key, value in role_vars.items() if isinstance(value, dict) and "job_name" in value}
-    assert names == set(TOOLKIT_JOB_NAMES)
+    # Every job the prometheus role writes itself (templates/jobs/), each on a line of its own.
+    templates = sorted((ROOT / "roles" / "prometheus" / "templates" / "jobs").glob("*.yml.j2"))
+    names = [name for path in templates for name in re.findall(r"^- job_name: (\S+)$", path.read_text(), re.M)]
+    assert len(templates) == 2
+    assert sorted(names) == sorted(TOOLKIT_JOB_NAMES)
 
 
 @pytest.mark.parametrize("shard,message", [(3, r"shard 3 is not one of the shards 0\.\.2"), ("x", r"shard 'x'")])
