@@ -1,0 +1,39 @@
+"""The stack model for the host at hand (plugin_utils/model.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: model
+short_description: The stack model, computed once per run
+description:
+  - Returns the stack model (plugin_utils/model.py) - every host's address, the
+    Prometheus shards, the global tier and the Alertmanager instances - as
+    playbooks/preflight.yml set it on the host (C(_stack_model)), or computed from
+    C(groups) and C(hostvars) where that did not run (a role included on its own).
+options: {}
+"""
+
+EXAMPLES = r"""
+_alertmanager_cluster: "{{ lookup('promha.stack.model').alertmanagers }}"
+_prometheus_shards: "{{ lookup('promha.stack.model').shards }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: The model, a mapping with addresses, shards, global and alertmanagers.
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        if terms or kwargs:
+            raise AnsibleLookupError("promha.stack.model takes no terms or options")
+        variables = variables or {}
+        model = variables.get("_stack_model")
+        if model is None:
+            model = stack_model(variables.get("groups") or {}, variables.get("hostvars") or {})
+        return [model]

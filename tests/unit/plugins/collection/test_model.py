@@ -1,0 +1,77 @@
+"""Unit tests for the stack model (collections/.../plugin_utils/model.py) and its lookup."""
+
+import pytest
+from ansible.errors import AnsibleFilterError, AnsibleLookupError
+from ansible_collections.promha.stack.plugins.lookup.model import LookupModule
+from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, stack_model
+
+
+def inventory():
+    hostvars = {
+        "p0a": {"prometheus_shard": 0, "stack_address": "10.0.0.1"},
+        "p0b": {"prometheus_shard": 0, "ansible_host": "10.0.0.2"},
+        "p1a": {"prometheus_shard": 1, "stack_address": "fd00::3"},
+        "p1b": {"prometheus_shard": "1", "stack_address": "10.0.0.4"},
+        "g1": {"stack_address": "10.0.0.5"},
+        "am1": {"stack_address": "10.0.0.6", "alertmanager_instances": [
+            {"name": "a", "web_port": 19093, "cluster_port": 19094},
+            {"name": "b", "web_port": 29093, "cluster_port": 29094}]},
+        "am2": {"stack_address": "10.0.0.7"},
+    }
+    groups = {"all": list(hostvars), "prometheus": ["p1b", "p0a", "p1a", "p0b"], "prometheus_global": ["g1"],
+              "alertmanager": ["am2", "am1"]}
+    return groups, hostvars
+
+
+def test_the_model_of_an_inventory():
+    groups, hostvars = inventory()
+    model = stack_model(groups, hostvars)
+    assert model["addresses"] == {"p0a": "10.0.0.1", "p0b": "10.0.0.2", "p1a": "fd00::3", "p1b": "10.0.0.4",
+                                  "g1": "10.0.0.5", "am1": "10.0.0.6", "am2": "10.0.0.7"}
+    assert model["shards"] == {0: ["p0a", "p0b"], 1: ["p1a", "p1b"]}
+    assert model["global"] == ["g1"]
+    assert [(i["peer_name"], i["web"], i["cluster"]) for i in model["alertmanagers"]] == [
+        ("am1-a", "10.0.0.6:19093", "10.0.0.6:19094"), ("am1-b", "10.0.0.6:29093", "10.0.0.6:29094"),
+        ("am2-9093", "10.0.0.7:9093", "10.0.0.7:9094")]
+
+
+def test_an_inventory_without_prometheus_or_alertmanager_has_none():
+    model = stack_model({"all": ["db-1"], "mysql": ["db-1"]}, {"db-1": {}})
+    assert (model["shards"], model["global"], model["alertmanagers"]) == ({}, [], [])
+    assert model["addresses"] == {"db-1": "db-1"}
+
+
+def test_shards_need_the_replicas_the_first_prometheus_host_asks_for():
+    groups, hostvars = inventory()
+    del hostvars["p1b"]["prometheus_shard"]
+    groups["prometheus"].remove("p1b")
+    with pytest.raises(AnsibleFilterError, match=rf"shard 1 has 1 replica\(s\) \(p1a\); .* at least {DEFAULT_MIN_REPLICAS}"):
+        stack_model(groups, hostvars)
+    hostvars["p0a"]["prometheus_min_replicas"] = 1  # p0a: the group's first host
+    assert stack_model(groups, hostvars)["shards"] == {0: ["p0a", "p0b"], 1: ["p1a"]}
+
+
+def test_a_problem_names_the_host_and_variable():
+    groups, hostvars = inventory()
+    hostvars["am2"]["alertmanager_instances"] = "9093"
+    with pytest.raises(AnsibleFilterError, match=r"host 'am2' has alertmanager_instances='9093'"):
+        stack_model(groups, hostvars)
+
+
+def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_set():
+    groups, hostvars = inventory()
+    lookup = LookupModule()
+    computed = lookup.run([], {"groups": groups, "hostvars": hostvars})
+    assert computed == [stack_model(groups, hostvars)]
+    assert lookup.run([], {"groups": groups, "hostvars": hostvars, "_stack_model": {"set": "once"}}) == [{"set": "once"}]
+    with pytest.raises(AnsibleLookupError, match="takes no terms"):
+        lookup.run(["shards"], {"groups": groups, "hostvars": hostvars})
+
+
+def test_the_default_minimum_is_the_prometheus_roles():
+    from pathlib import Path
+
+    import yaml
+
+    defaults = Path(__file__).resolve().parents[4] / "roles" / "prometheus" / "defaults" / "main.yml"
+    assert yaml.safe_load(defaults.read_text())["prometheus_min_replicas"] == DEFAULT_MIN_REPLICAS
