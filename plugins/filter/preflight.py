@@ -42,6 +42,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils import (
     frontend,
     galera,
     inventory,
+    model,
     shards,
     webaccess,
 )
@@ -127,7 +128,7 @@ def _prometheus_problems(groups, hostvars, problems):
         return
     minimum = _get(hostvars, hosts[0], "prometheus_min_replicas")
     layout = _check(problems, inventory.prometheus_shards, hosts, hostvars,
-                    min_replicas=2 if minimum is _UNSET else minimum)
+                    min_replicas=model.DEFAULT_MIN_REPLICAS if minimum is _UNSET else minimum)
     _scrape_job_problems(groups, hostvars, sorted(hosts), len(layout) if layout else None, problems)
 
 

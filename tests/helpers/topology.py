@@ -1,10 +1,10 @@
 """The stack's topology as the roles compute it, for scripts, benchmarks and verifiers.
 
 Everything here comes from the inventory (``ansible-inventory --list``), the roles'
-literal defaults and the same filter plugins the roles call: the shards
-(``prometheus_shards``), the Alertmanager instances and their peer names
-(``alertmanager_instances``), every host's address (``host_address``). No script
-works out a shard, a peer name, an address or a port by itself.
+literal defaults and the stack model the roles read (plugin_utils/model.py: the
+shards, the Alertmanager instances and their peer names, every host's address) and
+its access rule. No script works out a shard, a peer name, an address or a port by
+itself.
 
     topo = Topology(ROOT / "inventories" / "lab")
     topo = Topology.of_scenario()   in a molecule verifier: the scenario's inventory
@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
-from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, frontend, inventory  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import frontend, inventory, model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
@@ -102,7 +102,7 @@ class Topology:
         raise TopologyError(f"{name} is set neither for {host} nor as a literal role default")
 
     def address(self, host):
-        return inventory.host_address(host, self.hostvars)
+        return self.model["addresses"][host]
 
     def host_port(self, host, port_var):
         """``address:port`` of a host's service (IPv6 bracketed), as the roles write it."""
@@ -173,14 +173,19 @@ class Topology:
         return json.loads(text) if text.strip() else None
 
     @cached_property
-    def shards(self):
-        """``{shard: [replica hosts]}``, from prometheus_shards (the global tier is not a shard)."""
-        return inventory.prometheus_shards(self.hosts("prometheus"), self.hostvars)
+    def model(self):
+        """The stack model of this inventory (plugin_utils/model.py), as the roles read it."""
+        return model.stack_model(self.groups, self.hostvars)
 
-    @cached_property
+    @property
+    def shards(self):
+        """``{shard: [replica hosts]}`` (the global tier is not a shard)."""
+        return self.model["shards"]
+
+    @property
     def alertmanagers(self):
-        """Every Alertmanager instance, from alertmanager_instances (peer_name, web, cluster, ...)."""
-        return alertmanager.alertmanager_instances(self.hosts("alertmanager"), self.hostvars)
+        """Every Alertmanager instance (peer_name, web, cluster, ...)."""
+        return self.model["alertmanagers"]
 
     @cached_property
     def front_tls(self):
