@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def fetch(url, auth=None, cafile=None, timeout=5, data=None, method=None, header
     context = ssl.create_default_context(cafile=str(cafile)) if cafile and url.startswith("https:") else None
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return response.read().decode()
+
+
+def status(request, *args, **kwargs):
+    """The HTTP status of ``request(*args, **kwargs)`` (``fetch`` or a wrapper of it): 200
+    when it returns, the status an ``HTTPError`` carries when it raises one."""
+    try:
+        request(*args, **kwargs)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
 
 
 def converge(scenario_dir, *extra_vars, limit=None, tags=None, inventories=(), options=()):

@@ -171,11 +171,7 @@ def test_every_prometheus_sends_to_every_alertmanager():
 # --- access: HTTPS with basic auth on the web ports, mutual TLS on gossip --------------
 
 def status_code(url, auth):
-    try:
-        call(url, auth=auth)
-    except urllib.error.HTTPError as error:
-        return error.code
-    return 200
+    return live.status(call, url, auth=auth)
 
 
 def test_web_ports_want_tls_and_a_password():

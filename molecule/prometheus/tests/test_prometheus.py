@@ -111,11 +111,7 @@ def test_alerts_and_remote_write_drop_the_replica_label(host):
 # 1b. TLS and basic auth on the web port; every client the toolkit configures follows -----
 
 def status_of(url, **kwargs):
-    try:
-        get(url, **kwargs)
-    except urllib.error.HTTPError as error:
-        return error.code
-    return 200
+    return live.status(get, url, **kwargs)
 
 
 def test_web_port_wants_tls_and_a_password():
@@ -446,11 +442,7 @@ def test_a_jobs_secrets_stay_out_of_diff_and_verbose_output(host):
 # 6b. nothing obeys a stranger's lifecycle request; any exit is followed by a start -------
 
 def post_status(url, auth=AUTH):
-    try:
-        live.fetch(url, auth=auth, cafile=TLS / "ca.crt", data=b"", method="POST")
-    except urllib.error.HTTPError as error:
-        return error.code
-    return 200
+    return live.status(live.fetch, url, auth=auth, cafile=TLS / "ca.crt", data=b"", method="POST")
 
 
 def test_lifecycle_and_admin_endpoints_are_off_even_with_credentials(host):
