@@ -21,8 +21,8 @@ Filters
     ``[{'user': ..., 'host': ...}]``: root outside localhost, anonymous accounts,
     and grafana accounts for addresses that are no longer Grafana hosts.
 ``prometheus_upstreams``
-    ``groups['prometheus'] | prometheus_upstreams(hostvars, global_hosts=groups['prometheus_global'])``
-    -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
+    ``lookup('promha.stack.model') | prometheus_upstreams(hostvars)`` (the stack model's
+    shards and global tier) -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
     'servers': ['10.0.0.21:9090', ...]}, ..., {'name': 'prometheus_global', ...}]``.
 ``front_probes``
     ``'https://10.0.0.70' | front_probes(upstreams, alertmanager=true, storage=true, grafana=false)``
@@ -116,17 +116,18 @@ def mysql_stale_accounts(users, grafana_user, client_hosts):
     return stale
 
 
-def prometheus_upstreams(hosts, hostvars, global_hosts=None, port=9090, port_var="prometheus_port",
-                         shard_var="prometheus_shard"):
-    """One upstream per Prometheus shard (its replicas), plus one for the global tier."""
+def prometheus_upstreams(model, hostvars, port=9090, port_var="prometheus_port"):
+    """One upstream per Prometheus shard (its replicas), plus one for the global tier, from the stack model."""
+    if not isinstance(model, dict) or not isinstance(model.get("shards", {}), dict):
+        raise AnsibleFilterError(f"prometheus_upstreams: expects the stack model (shards, global), got {model!r}")
     upstreams = []
-    if hosts:
-        for shard, replicas in inventory.prometheus_shards(hosts, hostvars, shard_var=shard_var).items():
-            upstreams.append({
-                "name": f"prometheus_shard_{shard}",
-                "path": f"/prometheus/shard-{shard}/",
-                "servers": inventory.host_ports(replicas, hostvars, port, port_var=port_var),
-            })
+    for shard, replicas in sorted(model.get("shards", {}).items(), key=lambda item: int(item[0])):
+        upstreams.append({
+            "name": f"prometheus_shard_{shard}",
+            "path": f"/prometheus/shard-{shard}/",
+            "servers": inventory.host_ports(replicas, hostvars, port, port_var=port_var),
+        })
+    global_hosts = model.get("global") or []
     if global_hosts:
         upstreams.append({
             "name": "prometheus_global",
