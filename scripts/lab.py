@@ -29,7 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+sys.path.insert(0, str(ROOT / "collections"))
 import topology  # noqa: E402
+from ansible_collections.promha.stack.plugins.plugin_utils import access as access_rule  # noqa: E402
 
 LABEL = "io.promha.lab"
 # systemd as PID 1 without --privileged (which fails on these machines).
@@ -309,7 +311,7 @@ def summary(args):
             services += SERVICES.get(group, [])
         # The tier whose CA and credentials a probe uses; the front passes them through.
         services = [(name, topo.setting(host, port_var), path,
-                     "prometheus" if port_var == "nginx_listen_port" else topology.PORT_TIER.get(port_var))
+                     "prometheus" if port_var == "nginx_listen_port" else access_rule.port_tier(port_var))
                     for name, port_var, path in services]
         for instance in instances.get(host, []):
             services.append((f"alertmanager {instance['name']}", instance["web_port"], "/-/ready", "alertmanager"))

@@ -35,10 +35,6 @@ from ansible_collections.promha.stack.plugins.plugin_utils import frontend, inve
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import live  # noqa: E402
 
-# The tier behind a port variable (others are plain HTTP here).
-PORT_TIER = {"prometheus_port": "prometheus", "node_exporter_port": "node_exporter",
-             "mysql_exporter_port": "mysql_exporter", "nginx_exporter_port": "nginx_exporter",
-             "remote_storage_port": "remote_storage", "grafana_http_port": "grafana"}
 _REFERENCE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
 
@@ -111,7 +107,8 @@ class Topology:
     def url(self, host, port_var, path="", scheme=None):
         """The URL of a host's service; its scheme follows the tier's TLS setting."""
         if scheme is None:
-            scheme = self.access(PORT_TIER[port_var])["scheme"] if port_var in PORT_TIER else "http"
+            tier = access_rule.port_tier(port_var)
+            scheme = self.access(tier)["scheme"] if tier else "http"
         return f"{scheme}://{self.host_port(host, port_var)}{path}"
 
     # --- how clients reach a tier: the stack's switch, CA and credentials ----------------

@@ -7,6 +7,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils.access import (
     TIERS,
     credential_path,
     gossip_files,
+    port_tier,
     stack_access,
     tier_access,
     truthy,
@@ -139,3 +140,14 @@ def test_the_lookup_renders_a_variable_written_as_a_template(tmp_path):
         lambda raw: raw.replace("{{ base }}", str(tmp_path)))})()
     variables = {"base": str(tmp_path), "stack_secrets_dir": "{{ base }}/promha", "inventory_hostname": "h"}
     assert lookup.run(["secrets"], variables) == [f"{tmp_path}/promha"]
+
+
+def test_each_port_variable_names_its_tier():
+    assert port_tier("prometheus_port") == "prometheus"
+    assert port_tier("remote_storage_port") == "remote_storage"
+    assert port_tier("grafana_http_port") == "grafana"  # its /metrics (grafana_metrics) shares the port
+    assert port_tier("nginx_tls_port") == "front"
+    assert port_tier("mysql_port") is None
+    ports = [tier.port for tier in TIERS.values() if tier.port]
+    assert all(port.endswith("_port") for port in ports)
+    assert TIERS["alertmanager"].port is None  # several instances per host, each its own port

@@ -74,13 +74,15 @@ def secret(access, name):
 
 
 class Tier(NamedTuple):
-    """The variables that say how a tier is reached, and its generated credential."""
+    """The variables that say how a tier is reached, its generated credential, and the
+    variable of the port it serves on (None: several ports per host, Alertmanager's)."""
 
     tls: str
     user: str | None
     password: str | None
     ca: str
     credential: str | None
+    port: str | None = None
 
 
 # Every port a client of the stack calls. The exporters on the database hosts and the
@@ -89,23 +91,33 @@ class Tier(NamedTuple):
 # TLS port, its callers pass their tier's credentials through.
 TIERS = {
     "prometheus": Tier("prometheus_web_tls_enabled", "prometheus_web_basic_auth_username",
-                       "prometheus_web_basic_auth_password", "prometheus_web_tls_ca_src", "prometheus_web"),
+                       "prometheus_web_basic_auth_password", "prometheus_web_tls_ca_src", "prometheus_web",
+                       "prometheus_port"),
     "alertmanager": Tier("alertmanager_web_tls_enabled", "alertmanager_web_basic_auth_username",
                          "alertmanager_web_basic_auth_password", "alertmanager_web_tls_ca_src", "alertmanager_web"),
     "node_exporter": Tier("node_exporter_web_tls_enabled", "node_exporter_web_basic_auth_username",
-                          "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web"),
+                          "node_exporter_web_basic_auth_password", "node_exporter_web_tls_ca_src", "node_exporter_web",
+                          "node_exporter_port"),
     "mysql_exporter": Tier("mysql_exporter_web_tls_enabled", "mysql_exporter_web_basic_auth_username",
                            "mysql_exporter_web_basic_auth_password", "mysql_exporter_web_tls_ca_src",
-                           "node_exporter_web"),
+                           "node_exporter_web", "mysql_exporter_port"),
     "nginx_exporter": Tier("nginx_exporter_tls_enabled", "nginx_exporter_basic_auth_username",
-                           "nginx_exporter_basic_auth_password", "nginx_exporter_tls_ca_src", "node_exporter_web"),
+                           "nginx_exporter_basic_auth_password", "nginx_exporter_tls_ca_src", "node_exporter_web",
+                           "nginx_exporter_port"),
     "remote_storage": Tier("remote_storage_tls_enabled", "remote_storage_basic_auth_username",
-                           "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web"),
-    "grafana": Tier("grafana_tls_enabled", None, None, "grafana_tls_ca_src", None),
+                           "remote_storage_basic_auth_password", "remote_storage_tls_ca_src", "remote_storage_web",
+                           "remote_storage_port"),
+    "grafana": Tier("grafana_tls_enabled", None, None, "grafana_tls_ca_src", None, "grafana_http_port"),
     "grafana_metrics": Tier("grafana_tls_enabled", "grafana_metrics_basic_auth_username",
-                            "grafana_metrics_basic_auth_password", "grafana_tls_ca_src", "node_exporter_web"),
-    "front": Tier("nginx_tls_enabled", None, None, "nginx_tls_ca_src", None),
+                            "grafana_metrics_basic_auth_password", "grafana_tls_ca_src", "node_exporter_web",
+                            "grafana_http_port"),
+    "front": Tier("nginx_tls_enabled", None, None, "nginx_tls_ca_src", None, "nginx_tls_port"),
 }
+
+
+def port_tier(port_var):
+    """The tier served on the port ``port_var`` names (the first in :data:`TIERS`), else None."""
+    return next((name for name, tier in TIERS.items() if tier.port == port_var), None)
 
 
 def tier_access(tier, value, access):
