@@ -44,3 +44,17 @@ def test_listed_gives_a_list_and_refuses_a_string_a_mapping_or_an_empty_list_whe
             listed(value, "hosts must be a list")
     with pytest.raises(AnsibleFilterError, match="^hosts must be a non-empty list$"):
         listed([], "hosts must be a non-empty list", empty=False)
+
+
+def test_listed_writes_a_sentence_given_as_a_function_only_when_it_refuses():
+    written = []
+
+    def refusal():
+        written.append(True)
+        return "configs must be a list"
+
+    assert listed([1, 2], refusal) == [1, 2]
+    assert written == []
+    with pytest.raises(AnsibleFilterError, match="^configs must be a list$"):
+        listed("x", refusal)
+    assert written == [True]

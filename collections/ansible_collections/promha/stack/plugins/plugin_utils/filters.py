@@ -33,10 +33,10 @@ def is_list(value):
 
 def listed(value, refusal, empty=True):
     """``value`` as a list; an AnsibleFilterError saying ``refusal`` when it is not one (or is empty
-    and ``empty`` is false)."""
-    if not is_list(value):
-        raise AnsibleFilterError(refusal)
-    value = list(value)
-    if not value and not empty:
-        raise AnsibleFilterError(refusal)
-    return value
+    and ``empty`` is false). ``refusal`` may be a function that returns the sentence, so that
+    a sentence showing a large value is only written when it is needed."""
+    if is_list(value):
+        value = list(value)
+        if value or empty:
+            return value
+    raise AnsibleFilterError(refusal() if callable(refusal) else refusal)

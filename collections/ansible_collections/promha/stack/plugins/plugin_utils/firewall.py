@@ -71,7 +71,7 @@ ICMPV6_TYPES = ("echo-request", "destination-unreachable", "packet-too-big", "ti
 
 def _networks(filter_name, values, where):
     """Split IP addresses and networks into (IPv4, IPv6) lists; a clear error for anything else."""
-    values = listed(values, f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
+    values = listed(values, lambda: f"{filter_name}: {where} must be a list of IP addresses or networks, got {values!r}")
     v4, v6 = {}, {}
     for value in values:
         parsed = _network(str(value).strip())

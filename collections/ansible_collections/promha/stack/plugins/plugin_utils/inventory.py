@@ -142,7 +142,8 @@ def vars_of(filter_name, hostvars, host):
 
 def group_hosts(filter_name, hosts, what="group"):
     """A group's host names, sorted and de-duplicated; an error for anything else or an empty group."""
-    hosts = listed(hosts, f"{filter_name}: expected a list of inventory host names (e.g. groups['{what}']), got {hosts!r}")
+    hosts = listed(hosts, lambda: f"{filter_name}: expected a list of inventory host names (e.g. groups['{what}']), "
+                   f"got {hosts!r}")
     if not hosts:
         raise AnsibleFilterError(
             f"{filter_name}: the {what} group is empty; add at least one host to it in the inventory"
@@ -259,7 +260,7 @@ def inventory_scrape_jobs(jobs, groups, hostvars, address_var=DEFAULT_ADDRESS_VA
     node job), with ``path`` and ``scheme`` as that group's ``__metrics_path__`` and
     ``__scheme__``. Jobs without ``inventory`` pass through unchanged.
     """
-    jobs = listed(jobs, f"inventory_scrape_jobs: expected a list of scrape jobs, got {jobs!r}")
+    jobs = listed(jobs, lambda: f"inventory_scrape_jobs: expected a list of scrape jobs, got {jobs!r}")
     result = []
     for job in jobs:
         if not isinstance(job, dict) or "inventory" not in job:

@@ -574,7 +574,7 @@ def file_sd_scrape_configs(configs, directory):
     when it has no target on this shard), so a target added or removed later changes
     only the file, which Prometheus re-reads without a reload.
     """
-    configs = listed(configs, f"file_sd_scrape_configs: expected a list of scrape_configs, got {configs!r}")
+    configs = listed(configs, lambda: f"file_sd_scrape_configs: expected a list of scrape_configs, got {configs!r}")
     if not isinstance(directory, str) or not directory.startswith("/"):
         raise AnsibleFilterError(f"file_sd_scrape_configs: directory must be an absolute path, got {directory!r}")
     result, files = [], {}
@@ -742,8 +742,8 @@ def targets_never_scraped(active_targets, max_interval=60):
     for an empty list before it changes the next replica, so a target moving between
     shards is always held by a replica that already scrapes it.
     """
-    active_targets = listed(active_targets,
-                            f"targets_never_scraped: expected data.activeTargets of /api/v1/targets, got {active_targets!r}")
+    active_targets = listed(active_targets, lambda: "targets_never_scraped: expected data.activeTargets of "
+                            f"/api/v1/targets, got {active_targets!r}")
     waiting = []
     for target in active_targets:
         interval = _seconds(target.get("scrapeInterval"))
