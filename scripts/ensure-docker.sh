@@ -38,20 +38,39 @@ if engine_answers; then
 fi
 
 # With systemd as init the package starts the engine itself; otherwise start it here.
+# dockerd starts its own containerd and gives up when that does not answer in time
+# (seen on a busy first boot: "timeout waiting for containerd to start"), so a dockerd
+# that exits, or does not answer within 90 s, is stopped with its containerd and
+# started again, three times at most.
 if [ "$(ps -p 1 -o comm= 2>/dev/null)" = "systemd" ]; then
   systemctl start docker
-else
-  echo "docker: starting dockerd (log: .lab/dockerd.log)"
-  setsid nohup dockerd >"$state/dockerd.log" 2>&1 </dev/null &
 fi
-
-for _ in $(seq 1 60); do
-  if engine_answers; then
-    echo "docker: engine up ($(docker version --format '{{.Server.Version}}'))"
-    exit 0
+for attempt in 1 2 3; do
+  pid=
+  if [ "$(ps -p 1 -o comm= 2>/dev/null)" != "systemd" ]; then
+    echo "docker: starting dockerd, attempt $attempt (log: .lab/dockerd.log)"
+    setsid nohup dockerd >>"$state/dockerd.log" 2>&1 </dev/null &
+    pid=$!
   fi
-  sleep 1
+  for _ in $(seq 1 90); do
+    if engine_answers; then
+      echo "docker: engine up ($(docker version --format '{{.Server.Version}}'))"
+      exit 0
+    fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "docker: dockerd exited: $(tail -n 1 "$state/dockerd.log")"
+      break
+    fi
+    sleep 1
+  done
+  if [ -z "$pid" ]; then
+    systemctl restart docker
+    continue
+  fi
+  kill "$pid" 2>/dev/null || true
+  pkill -f 'containerd --config /var/run/docker/containerd' 2>/dev/null || true
+  sleep 2
 done
-echo "docker: the engine did not answer within 60 s; see .lab/dockerd.log" >&2
+echo "docker: the engine did not answer after three starts; see .lab/dockerd.log" >&2
 tail -n 20 "$state/dockerd.log" >&2 || true
 exit 1
