@@ -3,7 +3,8 @@ and what it measures); common.py holds what they share. scripts/drill.py runs th
 
 Every drill is ``drill_<subject>(drill_lab, receiver, short) -> (figures, problems)``:
 ``figures`` a line of what was measured, ``problems`` the list of what went wrong
-(empty: PASS; None: not checked, with the reason in ``figures``).
+(empty: PASS). A drill whose lab lacks what it takes away raises ``common.NotChecked``
+with the reason (drill.py reports it as not checked).
 
 The drills import the lab helpers (tests/helpers: the inventory's topology, waits,
 the stranger's probes) and scripts/lab.py; nothing there imports the drills.

@@ -28,6 +28,19 @@ ROOT = Path(__file__).resolve().parents[2]
 RECEIVER_PORT = 18080
 
 
+class NotChecked(Exception):  # noqa: N818 (a verdict, not an error)
+    """Raised by a drill when the lab lacks what the drill takes away: scripts/drill.py
+    reports the drill as not checked, with this reason."""
+
+
+def enough_hosts(drill_lab, group, least, reason):
+    """The inventory's ``group`` hosts; NotChecked(``reason``) when there are fewer than ``least``."""
+    hosts = drill_lab.topology.hosts(group)
+    if len(hosts) < least:
+        raise NotChecked(reason)
+    return hosts
+
+
 class Receiver:
     """Alertmanager webhook on this machine: remembers every notification."""
 

@@ -10,6 +10,7 @@ import lab
 from live import wait_for
 
 from drills.common import (
+    NotChecked,
     ok,
 )
 
@@ -20,7 +21,7 @@ def drill_database(drill_lab, receiver, short):
                  if drill_lab.exec(h, "dpkg-query", "-W", "grafana").returncode == 0]
     if not installed:
         reason = report.read_text().splitlines()[0] if report.exists() else "Grafana is not installed"
-        return reason, None
+        raise NotChecked(reason)
     health = drill_lab.topology.url(installed[0], "grafana_http_port", "/api/health")
     drill_lab.exec(drill_lab.database, "systemctl", "stop", "mariadb")
     try:

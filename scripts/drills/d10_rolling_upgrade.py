@@ -22,6 +22,7 @@ from live import wait_for
 from drills.common import (
     ROOT,
     Load,
+    NotChecked,
     cluster_sizes,
     drill_alerts,
     failed_run,
@@ -130,7 +131,7 @@ def silences_seen(drill_lab, silence_id):
 
 def drill_upgrade(drill_lab, receiver, short):
     if not RELEASES.exists():
-        return f"not checked: no {RELEASES.relative_to(ROOT)} (make releases)", None
+        raise NotChecked(f"no {RELEASES.relative_to(ROOT)} (make releases)")
     wanted = {daemon: [version] for daemon, version in re.findall(
         r"^(prometheus|alertmanager|node_exporter)_version: \"?([0-9.]+)", RELEASES.read_text(), re.M)}
     before = versions(drill_lab)

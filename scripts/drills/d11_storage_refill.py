@@ -12,6 +12,7 @@ import time
 from drills.common import (
     agreement,
     count_difference,
+    enough_hosts,
     failed_run,
     first_sample,
     playbook,
@@ -29,9 +30,7 @@ def whole_retention(drill_lab, node, peer, since):
 
 
 def drill_storage_rebuild(drill_lab, receiver, short):
-    nodes = drill_lab.topology.hosts("remote_storage")
-    if len(nodes) < 2:
-        return "not checked: one storage node, nothing to refill from", None
+    nodes = enough_hosts(drill_lab, "remote_storage", 2, "one storage node, nothing to refill from")
     # The node refilled runs the newest release among them (a newer release reads an
     # older one's data, not the other way round: a mixed lab refills the newer node).
     versions = {node: storage_release(drill_lab, node) for node in nodes}

@@ -13,9 +13,8 @@ from drills import common
 
 
 def drill_backup_restore(drill_lab, receiver, short):
+    common.enough_hosts(drill_lab, "backup", 1, "no backup host in the inventory")
     nodes = drill_lab.topology.hosts("remote_storage")
-    if not drill_lab.topology.hosts("backup"):
-        return "not checked: no backup host in the inventory", None
     host, peer = nodes[-1], nodes[0]
     since = common.first_sample(drill_lab, host)
     backup, _ = common.playbook("backup.yml")

@@ -19,6 +19,7 @@ from live import wait_for
 
 from drills.common import (
     ROOT,
+    enough_hosts,
     failed_run,
     playbook,
     site,
@@ -49,9 +50,7 @@ DB_DRILL_DIR = "/root/promha-db-drill"  # in the client container, root-only
 
 
 def drill_database_cluster(drill_lab, receiver, short):
-    members = drill_lab.topology.hosts("mysql")
-    if len(members) < 3:
-        return "not checked: the database is not a cluster of three members", None
+    members = enough_hosts(drill_lab, "mysql", 3, "the database is not a cluster of three members")
     client = drill_lab.grafanas[0]
     vip = str(drill_lab.topology.setting(members[0], "mysql_virtual_ipaddress")).split("/")[0]
     password = str(drill_lab.topology.setting(members[0], "mysql_grafana_password"))

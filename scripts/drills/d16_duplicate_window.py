@@ -15,6 +15,7 @@ import uuid
 from live import wait_for
 
 from drills.common import (
+    NotChecked,
     cluster_sizes,
     post_alerts,
     seconds,
@@ -64,8 +65,8 @@ def drill_duplicate_window(drill_lab, receiver, short):
     lost = len(by_host[victim])
     survivors = {n: a for n, (h, _, a) in drill_lab.alertmanagers.items() if h != victim}
     if len(survivors) < 2:
-        return (f"not checked: losing {victim} leaves {len(survivors)} Alertmanager instance(s); a duplicate "
-                f"needs two senders"), None
+        raise NotChecked(f"losing {victim} leaves {len(survivors)} Alertmanager instance(s); a duplicate "
+                         "needs two senders")
     whole = len(drill_lab.alertmanagers)
     # The last sender a survivor could be: every position of the cluster before the loss.
     settle = drill_group_wait(drill_lab) + (whole - 1) * drill_lab.peer_timeout + 10

@@ -4,6 +4,8 @@ writes and notifications counted."""
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from drills import common, d11_storage_refill, d14_database_cluster, d16_duplicate_window  # noqa: E402
@@ -75,3 +77,17 @@ def test_a_group_notified_twice_is_a_duplicate_and_one_never_notified_is_missing
                 {"group_key": "g1"}, {"group_key": "g2"}]
     assert d16_duplicate_window.delivery_counts(notified, 4) == {"duplicates": 3, "missing": 1}
     assert d16_duplicate_window.delivery_counts([], 3) == {"duplicates": 0, "missing": 3}
+
+
+def test_a_drill_whose_lab_lacks_the_hosts_it_takes_away_is_not_checked():
+    class Lab:
+        class topology:  # noqa: N801
+            @staticmethod
+            def hosts(group):
+                return {"mysql": ["db1", "db2"]}.get(group, [])
+
+    assert common.enough_hosts(Lab, "mysql", 2, "unused") == ["db1", "db2"]
+    with pytest.raises(common.NotChecked, match="^the database is not a cluster of three members$"):
+        d14_database_cluster.drill_database_cluster(Lab, None, short=True)
+    with pytest.raises(common.NotChecked, match="^no backup host in the inventory$"):
+        common.enough_hosts(Lab, "backup", 1, "no backup host in the inventory")
