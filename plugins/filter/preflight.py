@@ -182,9 +182,7 @@ GOSSIP_DEFAULTS = {"alertmanager_cluster_peer_timeout": "15s", "alertmanager_clu
 
 def _alertmanager_problems(groups, hostvars, problems):
     hosts = groups.get("alertmanager", [])
-    if not hosts:
-        return
-    instances = _check(problems, alertmanager.alertmanager_instances, hosts, hostvars)
+    instances = _check(problems, alertmanager.alertmanager_instances, hosts, hostvars) if hosts else []
     for instance in instances or []:
         _check(problems, alertmanager.alertmanager_advertise_address, instances, instance["host"], instance["name"])
     for host in hosts:

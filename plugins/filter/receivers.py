@@ -62,10 +62,10 @@ def alertmanager_simple_receivers(entries, kind):
 
 def alertmanager_smtp_global(smtp):
     """``global`` keys for email: ``{smarthost, from, ...}`` -> ``{smtp_smarthost, smtp_from, ...}``."""
+    if smtp == {}:
+        return {}  # no email
     if not isinstance(smtp, dict):
         raise AnsibleFilterError(f"alertmanager_smtp must be a mapping, got {type(smtp).__name__}")
-    if not smtp:
-        return {}
     unknown = sorted(set(smtp) - SMTP_KEYS)
     if unknown:
         raise AnsibleFilterError(f"alertmanager_smtp: unknown key(s) {', '.join(unknown)} "

@@ -78,37 +78,46 @@ def http(probe):
         return _no_connection(error)
 
 
-def mysql(probe):
-    """The server's first packet: a handshake (10) lets a client try to log in; an error (0xff) does not."""
+def _over_tcp(probe, talk):
+    """``talk(connection)`` over a TCP connection to the probe's address and port; without one,
+    what ``_no_connection`` says."""
     try:
         with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT) as conn:
-            packet = conn.recv(512)
+            return talk(conn)
     except OSError as error:
         return _no_connection(error)
+
+
+def _mysql_greeting(conn):
+    """The server's first packet: a handshake (10) lets a client try to log in; an error (0xff) does not."""
+    packet = conn.recv(512)
     if len(packet) > 4 and packet[4] == 0xFF:
         return {"status": "error packet", "answer": packet[7:].decode(errors="replace")}
     return {"status": "handshake", "answer": "the server offers a login"}
 
 
+def _cbc_handshake(raw):
+    """Whether the server completes a handshake with a client offering only CBC-SHA1 suites."""
+    try:
+        with CBC_SHA1.wrap_socket(raw) as conn:
+            return {"status": "handshake", "answer": f"negotiated {conn.cipher()[0]}"}
+    except ssl.SSLError as error:  # an OSError too: caught here, before _over_tcp
+        return {"status": "tls refused", "answer": str(error)}
+
+
+def mysql(probe):
+    """What a MySQL server's first packet offers a stranger."""
+    return _over_tcp(probe, _mysql_greeting)
+
+
 def tcp(probe):
     """Whether anything accepts a TCP connection on that port."""
-    try:
-        with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT):
-            return {"status": "connected", "answer": "a connection was accepted"}
-    except OSError as error:
-        return _no_connection(error)
+    return _over_tcp(probe, lambda conn: {"status": "connected", "answer": "a connection was accepted"})
 
 
 def tls_cbc(probe):
-    """Whether the server completes a handshake with a client offering only CBC-SHA1 suites."""
-    try:
-        with socket.create_connection((probe["address"], probe["port"]), timeout=TIMEOUT) as raw:
-            with CBC_SHA1.wrap_socket(raw) as conn:
-                return {"status": "handshake", "answer": f"negotiated {conn.cipher()[0]}"}
-    except ssl.SSLError as error:
-        return {"status": "tls refused", "answer": str(error)}
-    except OSError as error:
-        return _no_connection(error)
+    """Whether the server accepts a client that offers only CBC-SHA1 suites."""
+    return _over_tcp(probe, _cbc_handshake)
 
 
 def _checksum(data):

@@ -227,6 +227,8 @@ def test_property_each_spread_target_on_exactly_replicas_shards(count, data, tar
     ([{"job_name": "t", "static_configs": [{"targets": "a:1"}]}], {},
      r"static_configs\[0\]\.targets must be a list of host:port strings"),
     ([{"job_name": "t", "static_configs": [{"targets": ["a:1", ""]}]}], {}, r"static_configs\[0\]\.targets holds ''"),
+    ([{"job_name": "t", "static_configs": [{"targets": ["a:1"]}, "b:1"]}], {},
+     r"job 't': static_configs\[1\] must be a mapping with targets \(and labels\)"),
 ])
 def test_bad_jobs_are_refused_naming_the_job_and_the_fix(jobs, kwargs, message):
     with pytest.raises(AnsibleFilterError, match=r"^shard_scrape_configs: .*" + message):

@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from ansible.plugins.strategy.linear import StrategyModule as Linear
@@ -62,15 +63,10 @@ def test_controller_only_plays_run_the_stock_linear_strategy(monkeypatch):
                         lambda self, iterator, play_context, result=0: calls.append("mitogen"))
     strategy = module.StrategyModule.__new__(module.StrategyModule)
 
-    class Play:
-        def __init__(self, connection):
-            self.connection = connection
+    def iterator(connection):
+        return SimpleNamespace(_play=SimpleNamespace(connection=connection))
 
-    class Iterator:
-        def __init__(self, connection):
-            self._play = Play(connection)
-
-    strategy.run(Iterator("local"), None)
-    strategy.run(Iterator("ssh"), None)
-    strategy.run(Iterator(None), None)
+    strategy.run(iterator("local"), None)
+    strategy.run(iterator("ssh"), None)
+    strategy.run(iterator(None), None)
     assert calls == ["stock", "mitogen", "mitogen"]

@@ -408,6 +408,16 @@ def _placement(value, shard_count):
     return "pinned", tuple(sorted(pins))
 
 
+def _mappings(items, problems, refusal):
+    """``(position, item)`` for each mapping of ``items``; for any other item, ``refusal`` (a format
+    string of ``position`` and ``item``) is added to ``problems``."""
+    for position, item in enumerate(items):
+        if isinstance(item, dict):
+            yield position, item
+        else:
+            problems.append(refusal.format(position=position, item=item))
+
+
 def _static_problems(job):
     problems, count = [], 0
     groups = job.get("static_configs")
@@ -415,10 +425,8 @@ def _static_problems(job):
         return problems, count
     if not is_list(groups):
         return ["static_configs must be a list of {targets, labels}"], count
-    for position, group in enumerate(groups):
-        if not isinstance(group, dict):
-            problems.append(f"static_configs[{position}] must be a mapping with targets (and labels)")
-            continue
+    for position, group in _mappings(groups, problems, "static_configs[{position}] must be a mapping with targets "
+                                     "(and labels)"):
         targets = group.get("targets") or []
         if not is_list(targets):
             problems.append(f"static_configs[{position}].targets must be a list of host:port strings")
@@ -447,10 +455,8 @@ def scrape_job_problems(jobs, shard_count, replicas=1, reserved=()):
         problems.append(f"replicas={replicas} is larger than the shard count {count}: a target cannot be "
                         f"scraped by more shards than exist; lower prometheus_shard_replicas or add shards")
     seen = {}
-    for position, job in enumerate(jobs):
-        if not isinstance(job, dict):
-            problems.append(f"entry #{position} is {job!r}, not a scrape_config mapping with a job_name")
-            continue
+    for position, job in _mappings(jobs, problems, "entry #{position} is {item!r}, not a scrape_config mapping "
+                                   "with a job_name"):
         name = job.get("job_name")
         if not isinstance(name, str) or not _JOB_NAME.match(name):
             problems.append(f"entry #{position} has job_name {name!r}; give every job a name of letters, digits, "
