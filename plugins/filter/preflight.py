@@ -495,12 +495,8 @@ def _balancer_problems(groups, hostvars, problems):
 
 def _firewall_problems(groups, hostvars, problems):
     """Each host's firewall plan can be computed (roles/firewall): admin sources set, callers with IP addresses."""
-    addresses = {}
-    for host in groups.get("all", []):
-        try:
-            addresses[host] = inventory.host_address(host, hostvars)
-        except AnsibleError:
-            pass  # named by _address_problems
+    # What cannot be built (an address, the shards, the instances) is named by its own check.
+    stack = model.stack_model(groups, hostvars, partial=True)
     for host in sorted(groups.get("all", [])):
         enabled = _get(hostvars, host, "firewall_enabled")
         if enabled is not _UNSET and str(enabled).lower() not in ("true", "yes", "1", "on"):
@@ -510,7 +506,7 @@ def _firewall_problems(groups, hostvars, problems):
         kwargs = {name: value for name, value in settings.items() if value is not _UNSET}
         port = _get(hostvars, host, "ansible_port")
         _check(problems, firewall.firewall_rules, host, groups, hostvars, ssh_port=22 if port is _UNSET else port,
-               addresses=addresses, **kwargs)
+               model=stack, **kwargs)
 
 
 # Groups whose members stand in for each other: losing one failure domain (a rack,

@@ -58,6 +58,15 @@ def test_a_problem_names_the_host_and_variable():
         stack_model(groups, hostvars)
 
 
+def test_a_partial_model_leaves_out_what_cannot_be_built_and_keeps_the_rest():
+    groups, hostvars = inventory()
+    hostvars["am2"]["alertmanager_instances"] = "9093"
+    hostvars["p1b"]["prometheus_shard"] = 2  # shard 1 and 2 with one replica each
+    model = stack_model(groups, hostvars, partial=True)
+    assert (model["shards"], model["alertmanagers"]) == ({}, [])
+    assert model["addresses"]["am2"] == "10.0.0.7" and model["global"] == ["g1"]
+
+
 def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_set():
     groups, hostvars = inventory()
     lookup = LookupModule()

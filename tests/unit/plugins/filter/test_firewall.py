@@ -18,6 +18,7 @@ ADDRESSES = {"prom-s0-a": "10.0.0.21", "prom-s0-b": "10.0.0.22", "prom-g": "10.0
              "am-2": "10.0.0.32", "vm-1": "10.0.0.41", "db-1": "10.0.0.51", "graf-1": "10.0.0.61",
              "graf-2": "10.0.0.62", "lb-1": "10.0.0.71", "lb-2": "10.0.0.72"}
 HOSTVARS = {host: {"stack_address": address} for host, address in ADDRESSES.items()}
+HOSTVARS["prom-s0-a"]["prometheus_shard"] = HOSTVARS["prom-s0-b"]["prometheus_shard"] = 0
 HOSTVARS["am-1"]["alertmanager_instances"] = [{"name": "a", "web_port": 19093, "cluster_port": 19094},
                                               {"name": "b", "web_port": 29093, "cluster_port": 29094,
                                                "address": "10.0.0.33"}]

@@ -132,7 +132,8 @@ def test_the_hostvars_view_computes_each_host_and_reads_each_variable_once():
 
 def test_the_firewall_plans_agree_through_the_view_and_without_it():
     groups = {"all": ["p1", "n1"], "prometheus": ["p1"]}
-    hostvars = {"p1": {"stack_address": "10.0.0.2", "prometheus_shard": 0}, "n1": {"stack_address": "10.0.0.10"}}
+    hostvars = {"p1": {"stack_address": "10.0.0.2", "prometheus_shard": 0,
+                        "prometheus_min_replicas": 1}, "n1": {"stack_address": "10.0.0.10"}}
     plain = firewall.firewall_rules("n1", groups, hostvars, admin_sources=["10.9.0.0/16", "10.0.0.1"])
     viewed = firewall.firewall_rules("n1", groups, inventory.HostVarsView(hostvars), admin_sources=["10.0.0.1", "10.9.0.0/16"])
     assert plain == viewed

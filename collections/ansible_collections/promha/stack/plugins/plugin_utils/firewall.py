@@ -20,8 +20,10 @@ Filters
     discovery; no timestamps, redirects or router advertisements). Ports follow the same
     settings as the roles (``node_exporter_port``, ``prometheus_port``, an
     instance's ``web_port``...). An address that is not an IP is refused, naming
-    the host. Example: ``'vm-1' | firewall_rules(groups, hostvars,
-    admin_sources=['10.0.0.0/24'])``
+    the host. The addresses, each replica's shard and the Alertmanager instances
+    are the stack model's (``model``, plugin_utils/model.py; computed from
+    ``groups`` and ``hostvars`` when not given). Example: ``'vm-1' |
+    firewall_rules(groups, hostvars, admin_sources=['10.0.0.0/24'])``
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
+from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
 
 # (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
 _FLOWS = (
@@ -127,8 +130,11 @@ def _link_address(hostvars, host, address):
     return None
 
 
-def _ip_of(host, hostvars, known=None):
-    address = known[host] if known and host in known else inventory.host_address(host, hostvars)
+def _ip_of(host, addresses):
+    address = addresses.get(host)
+    if address is None:
+        raise AnsibleFilterError(f"firewall_rules: host {host!r} has no address: set "
+                                 f"{inventory.DEFAULT_ADDRESS_VAR} for it")
     if not inventory.is_ip(address):
         raise AnsibleFilterError(f"firewall_rules: host {host!r} has address {address!r}, a name; the firewall "
                                  f"needs an IP address: set {inventory.DEFAULT_ADDRESS_VAR} for it")
@@ -136,18 +142,21 @@ def _ip_of(host, hostvars, known=None):
 
 
 def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=(),
-                   client_sources=("0.0.0.0/0", "::/0"), ssh_port=22, addresses=None):
+                   client_sources=("0.0.0.0/0", "::/0"), ssh_port=22, model=None):
     """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, the ICMP
     entries (with ``types``) first, then the flows sorted by name.
 
-    ``addresses`` (host -> address, optional) saves looking each caller up again when
-    the plans of many hosts are computed at once (site.yml's preflight).
+    ``model`` is the stack model (the role passes the one preflight computed for the
+    run, preflight its own for every host's plan); without it, it is computed here.
     """
     if not isinstance(groups, dict) or "all" not in groups:
         raise AnsibleFilterError("firewall_rules: expects the groups mapping (with 'all')")
     if host not in groups["all"]:
         raise AnsibleFilterError(f"firewall_rules: host {host!r} is not in the inventory")
     groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
+    if model is None:
+        model = stack_model(groups, hostvars)
+    addresses = model["addresses"]
     admin = _networks("firewall_rules", admin_sources, "firewall_admin_sources")
     if not admin[0] and not admin[1]:
         raise AnsibleFilterError(f"firewall_rules: firewall_admin_sources of {host!r} is empty: SSH would be "
@@ -165,7 +174,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             entry["anywhere"] = entry["anywhere"] or anywhere
 
     def callers(names):
-        found = sorted({_ip_of(h, hostvars, addresses) for g in names for h in groups.get(g, []) if h != host})
+        found = sorted({_ip_of(h, addresses) for g in names for h in groups.get(g, []) if h != host})
         return _networks("firewall_rules", found, "a caller's address")
 
     def member(group):
@@ -174,11 +183,10 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     macs = {}
     allow("ssh", ("tcp",), {port_number("firewall_rules", ssh_port, "ssh_port")}, admin)
     if member("prometheus"):
-        shard = str(setting(hostvars, host, "prometheus_shard", ""))
-        pair = [h for h in groups["prometheus"] if str(setting(hostvars, h, "prometheus_shard", "")) == shard]
+        pair = next((replicas for replicas in model["shards"].values() if host in replicas), [])
         port = port_number("firewall_rules", setting(hostvars, host, "prometheus_port", 9090), f"host {host!r} (prometheus_port)")
         allow("prometheus", ("tcp",), {port}, _networks(
-            "firewall_rules", sorted({_ip_of(h, hostvars, addresses) for h in pair if h != host}), "a caller's address"))
+            "firewall_rules", sorted({_ip_of(h, addresses) for h in pair if h != host}), "a caller's address"))
     for name, group, protos, port, calling, operated in _FLOWS:
         if not member(group):
             continue
@@ -187,7 +195,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             # Each peer's advertisements only from its own link-layer address, where its facts
             # give it: a stranger sending with a peer's IP address is dropped before keepalived.
             for peer in groups.get(group, []):
-                address = _ip_of(peer, hostvars, addresses) if peer != host else None
+                address = _ip_of(peer, addresses) if peer != host else None
                 mac = address and _link_address(hostvars, peer, address)
                 if mac:
                     macs[address] = mac
@@ -199,10 +207,10 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         if operated:
             allow(name, protos, ports, operators)
     if member("alertmanager"):
-        instances = alertmanager.alertmanager_instances(groups["alertmanager"], hostvars)
+        instances = model["alertmanagers"]
         mine = [i for i in instances if i["host"] == host]
         gossip = _networks("firewall_rules", sorted({i["address"] for i in instances if i["host"] != host}
-                                                    | {_ip_of(h, hostvars, addresses) for h in groups["alertmanager"]
+                                                    | {_ip_of(h, addresses) for h in groups["alertmanager"]
                                                        if h != host}),
                            "an Alertmanager instance's address")
         web_ports = {i["web_port"] for i in mine}

@@ -30,6 +30,7 @@ Filters
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleError
 from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
@@ -44,17 +45,34 @@ def min_replicas(groups, hostvars):
     return DEFAULT_MIN_REPLICAS if value in (None, "") else value
 
 
-def stack_model(groups, hostvars):
-    """The stack's addresses, Prometheus shards, global tier and Alertmanager instances."""
+def stack_model(groups, hostvars, partial=False):
+    """The stack's addresses, Prometheus shards, global tier and Alertmanager instances.
+
+    An inventory the model cannot be built from raises the first problem. With
+    ``partial``, what cannot be built is left out instead (a host's address, the
+    shards, the instances): preflight names those problems itself and goes on to
+    check what depends on the rest.
+    """
     hostvars = inventory.HostVarsView(hostvars)
     shard_hosts = groups.get("prometheus") or []
     alertmanager_hosts = groups.get("alertmanager") or []
+
+    def built(part, empty):
+        try:
+            return part()
+        except AnsibleError:
+            if not partial:
+                raise
+            return empty
+
+    addresses = {host: built(lambda host=host: inventory.host_address(host, hostvars), None)
+                 for host in groups.get("all") or []}
     return {
-        "addresses": {host: inventory.host_address(host, hostvars) for host in groups.get("all") or []},
-        "shards": inventory.prometheus_shards(shard_hosts, hostvars, min_replicas=min_replicas(groups, hostvars))
-        if shard_hosts else {},
+        "addresses": {host: address for host, address in addresses.items() if address is not None},
+        "shards": built(lambda: inventory.prometheus_shards(
+            shard_hosts, hostvars, min_replicas=min_replicas(groups, hostvars)), {}) if shard_hosts else {},
         "global": sorted(groups.get("prometheus_global") or []),
-        "alertmanagers": alertmanager.alertmanager_instances(alertmanager_hosts, hostvars)
+        "alertmanagers": built(lambda: alertmanager.alertmanager_instances(alertmanager_hosts, hostvars), [])
         if alertmanager_hosts else [],
     }
 
