@@ -4,6 +4,7 @@ import pytest
 from ansible.errors import AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.access import LookupModule
 from ansible_collections.promha.stack.plugins.plugin_utils.access import (
+    PORTS,
     TIERS,
     credential_path,
     gossip_files,
@@ -151,3 +152,16 @@ def test_each_port_variable_names_its_tier():
     ports = [tier.port for tier in TIERS.values() if tier.port]
     assert all(port.endswith("_port") for port in ports)
     assert TIERS["alertmanager"].port is None  # several instances per host, each its own port
+
+
+def test_every_default_port_is_the_roles_and_every_tiers_port_has_one():
+    from pathlib import Path
+
+    import yaml
+
+    roles = Path(__file__).resolve().parents[4] / "roles"
+    defaults = {}
+    for path in roles.glob("*/defaults/main.yml"):
+        defaults.update(yaml.safe_load(path.read_text()) or {})
+    assert PORTS == {name: defaults[name] for name in PORTS}
+    assert {tier.port for tier in TIERS.values() if tier.port} <= set(PORTS)

@@ -73,6 +73,17 @@ def secret(access, name):
         return ""
 
 
+# The port each daemon serves on where the inventory does not set it: the roles' defaults
+# (a unit test keeps the two equal). The tiers below and the firewall's flows name their
+# ports by these variables.
+PORTS = {
+    "prometheus_port": 9090, "node_exporter_port": 9100, "remote_storage_port": 8428,
+    "mysql_port": 3306, "mysql_exporter_port": 9104, "mysql_galera_port": 4567, "mysql_galera_ist_port": 4568,
+    "mysql_galera_sst_port": 4444, "grafana_http_port": 3000, "grafana_ha_port": 9094,
+    "nginx_listen_port": 80, "nginx_tls_port": 443, "nginx_exporter_port": 9113,
+}
+
+
 class Tier(NamedTuple):
     """The variables that say how a tier is reached, its generated credential, and the
     variable of the port it serves on (None: several ports per host, Alertmanager's)."""

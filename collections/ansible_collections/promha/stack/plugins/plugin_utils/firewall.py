@@ -34,32 +34,32 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
 from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
 
-# (flow, serving group, protocols, (port setting, default) or None, calling groups, operators too)
+# (flow, serving group, protocols, port setting (access.PORTS) or None, calling groups, operators too)
 _FLOWS = (
     # The global tier only federates: the shards' replicas scrape every node_exporter.
-    ("node_exporter", "all", ("tcp",), ("node_exporter_port", 9100), ("prometheus",), True),
+    ("node_exporter", "all", ("tcp",), "node_exporter_port", ("prometheus",), True),
     # A replica is called by its own shard's other replicas (the pair job), added in firewall_rules.
-    ("prometheus", "prometheus", ("tcp",), ("prometheus_port", 9090), ("prometheus_global", "loadbalancer"), True),
-    ("prometheus", "prometheus_global", ("tcp",), ("prometheus_port", 9090),
+    ("prometheus", "prometheus", ("tcp",), "prometheus_port", ("prometheus_global", "loadbalancer"), True),
+    ("prometheus", "prometheus_global", ("tcp",), "prometheus_port",
      ("prometheus_global", "loadbalancer"), True),
-    ("remote_storage", "remote_storage", ("tcp",), ("remote_storage_port", 8428),
+    ("remote_storage", "remote_storage", ("tcp",), "remote_storage_port",
      ("prometheus", "prometheus_global", "grafana", "loadbalancer"), True),
-    ("mysql", "mysql", ("tcp",), ("mysql_port", 3306), ("grafana",), False),
-    ("mysql_exporter", "mysql", ("tcp",), ("mysql_exporter_port", 9104), ("prometheus",), True),
+    ("mysql", "mysql", ("tcp",), "mysql_port", ("grafana",), False),
+    ("mysql_exporter", "mysql", ("tcp",), "mysql_exporter_port", ("prometheus",), True),
     # A Galera cluster's replication, incremental and snapshot state transfers (members only).
-    ("galera", "mysql", ("tcp",), ("mysql_galera_port", 4567), ("mysql", "mysql_arbitrator"), False),
-    ("galera_ist", "mysql", ("tcp",), ("mysql_galera_ist_port", 4568), ("mysql",), False),
-    ("galera_sst", "mysql", ("tcp",), ("mysql_galera_sst_port", 4444), ("mysql",), False),
-    ("galera", "mysql_arbitrator", ("tcp",), ("mysql_galera_port", 4567), ("mysql", "mysql_arbitrator"), False),
+    ("galera", "mysql", ("tcp",), "mysql_galera_port", ("mysql", "mysql_arbitrator"), False),
+    ("galera_ist", "mysql", ("tcp",), "mysql_galera_ist_port", ("mysql",), False),
+    ("galera_sst", "mysql", ("tcp",), "mysql_galera_sst_port", ("mysql",), False),
+    ("galera", "mysql_arbitrator", ("tcp",), "mysql_galera_port", ("mysql", "mysql_arbitrator"), False),
     # The balancers proxy to Grafana; the shards' replicas scrape its /metrics.
-    ("grafana", "grafana", ("tcp",), ("grafana_http_port", 3000), ("loadbalancer", "prometheus"), True),
-    ("grafana_ha", "grafana", ("tcp", "udp"), ("grafana_ha_port", 9094), ("grafana",), False),
-    ("nginx_exporter", "loadbalancer", ("tcp",), ("nginx_exporter_port", 9113), ("prometheus",), True),
+    ("grafana", "grafana", ("tcp",), "grafana_http_port", ("loadbalancer", "prometheus"), True),
+    ("grafana_ha", "grafana", ("tcp", "udp"), "grafana_ha_port", ("grafana",), False),
+    ("nginx_exporter", "loadbalancer", ("tcp",), "nginx_exporter_port", ("prometheus",), True),
     ("vrrp", "loadbalancer", ("vrrp",), None, ("loadbalancer",), False),
     ("vrrp", "mysql", ("vrrp",), None, ("mysql",), False),
 )
@@ -130,6 +130,11 @@ def _link_address(hostvars, host, address):
     return None
 
 
+def _port(hostvars, host, port_var):
+    """The port ``host`` serves ``port_var`` on: its setting, else the role's default."""
+    return port_number("firewall_rules", setting(hostvars, host, port_var, PORTS[port_var]), f"host {host!r} ({port_var})")
+
+
 def _ip_of(host, addresses):
     address = addresses.get(host)
     if address is None:
@@ -184,8 +189,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     allow("ssh", ("tcp",), {port_number("firewall_rules", ssh_port, "ssh_port")}, admin)
     if member("prometheus"):
         pair = next((replicas for replicas in model["shards"].values() if host in replicas), [])
-        port = port_number("firewall_rules", setting(hostvars, host, "prometheus_port", 9090), f"host {host!r} (prometheus_port)")
-        allow("prometheus", ("tcp",), {port}, _networks(
+        allow("prometheus", ("tcp",), {_port(hostvars, host, "prometheus_port")}, _networks(
             "firewall_rules", sorted({_ip_of(h, addresses) for h in pair if h != host}), "a caller's address"))
     for name, group, protos, port, calling, operated in _FLOWS:
         if not member(group):
@@ -199,10 +203,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
                 mac = address and _link_address(hostvars, peer, address)
                 if mac:
                     macs[address] = mac
-        ports = set()
-        if port:
-            port_var, default = port
-            ports = {port_number("firewall_rules", setting(hostvars, host, port_var, default), f"host {host!r} ({port_var})")}
+        ports = {_port(hostvars, host, port)} if port else set()
         allow(name, protos, ports, callers(calling))
         if operated:
             allow(name, protos, ports, operators)
@@ -222,8 +223,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         # Gossip over TLS is TCP only (memberlist's packets ride the TLS streams).
         allow("alertmanager_gossip", ("tcp",) if truthy(tls) else ("tcp", "udp"), {i["cluster_port"] for i in mine}, gossip)
     if member("loadbalancer"):
-        front_ports = {port_number("firewall_rules", setting(hostvars, host, var, default), f"host {host!r} ({var})")
-                       for var, default in (("nginx_listen_port", 80), ("nginx_tls_port", 443))}
+        front_ports = {_port(hostvars, host, "nginx_listen_port"), _port(hostvars, host, "nginx_tls_port")}
         clients = _networks("firewall_rules", client_sources, "firewall_client_sources")
         anywhere = "0.0.0.0/0" in clients[0] and "::/0" in clients[1]
         allow("front", ("tcp",), front_ports, ([], []) if anywhere else clients, anywhere=anywhere)
