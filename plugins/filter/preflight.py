@@ -348,22 +348,18 @@ def _tls_file_problems(host, hostvars, prefix, names, defaults=None):
     variables = {kind: f"{prefix}_{kind}_src" for kind in ("cert", "key", "ca")}
     if defaults and all(_get(hostvars, host, name) is _UNSET for name in variables.values()):
         return []
-    contents, problems = {}, []
+    paths = {}
     for kind, name in variables.items():
         path = _get(hostvars, host, name)
         if path is _UNSET and defaults:
             path = defaults[kind]
-        if path is _UNSET or not str(path).strip():
-            problems.append(f"host {host}: {name} is not set ({prefix}_enabled is true)")
-            continue
-        contents[kind], error = _read(str(path))
-        if contents[kind] is None:
-            problems.append(f"host {host}: {name} ({path}) cannot be read: {error}")
+        paths[name] = None if path is _UNSET else path
+    contents, problems = webaccess.read_tls_files(paths, unset=f" ({prefix}_enabled is true)")
     if problems:
-        return problems
+        return [f"host {host}: {problem}" for problem in problems]
+    cert, key, ca = (contents[name] for name in variables.values())
     return [f"host {host}: {variables['cert']} / {variables['key']}: {problem}"
-            for problem in webaccess.tls_problems(contents["cert"], contents["key"], names=names,
-                                                  ca_pem=contents["ca"])]
+            for problem in webaccess.tls_problems(cert, key, names=names, ca_pem=ca)]
 
 
 def _stack(hostvars, host):

@@ -192,7 +192,7 @@ def test_the_stacks_own_missing_files_are_left_to_the_pki_step(secure):
         f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
         "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
         f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
-        f"host p2: prometheus_web_tls_key_src ({secrets / 'web' / 'p2' / 'prometheus.key'}) cannot be read: "
+        f"host p2: prometheus_web_tls_key_src {secrets / 'web' / 'p2' / 'prometheus.key'} cannot be read: "
         "No such file or directory",
     ]
 
@@ -223,7 +223,7 @@ def test_given_files_and_passwords_are_checked(secure):
         "host p1: prometheus_web_tls_cert_src / prometheus_web_tls_key_src: the key does not belong to the certificate",
         "host p2: prometheus_web_basic_auth_password is a placeholder; set a real value through ansible-vault "
         f"(set it in the inventory's vault file, or leave it unset for the generated one under {secrets}/credentials)",
-        f"host p2: prometheus_web_tls_ca_src ({secrets / 'missing.crt'}) cannot be read: No such file or directory",
+        f"host p2: prometheus_web_tls_ca_src {secrets / 'missing.crt'} cannot be read: No such file or directory",
         "host a2: alertmanager_web_tls_cert_src / alertmanager_web_tls_key_src: the certificate's subjectAltName "
         "does not cover 10.0.0.32",
     ]
@@ -537,3 +537,10 @@ def test_only_the_hosts_whose_scrape_settings_need_their_own_context_render_them
 
     hostvars = Hostvars(p1={"prometheus_scrape_jobs": []}, p2={"prometheus_shard_mode": "needs hostvars"}, p3={})
     assert scrape_settings_need_host(["p1", "p2", "p3"], hostvars) == ["p2"]
+
+
+def test_a_tls_file_set_empty_is_named(secure):
+    groups, hostvars, secrets = secure
+    hostvars["p1"]["prometheus_web_tls_cert_src"] = ""
+    assert inventory_problems(groups, hostvars) == [
+        "host p1: prometheus_web_tls_cert_src is not set (prometheus_web_tls_enabled is true)"]

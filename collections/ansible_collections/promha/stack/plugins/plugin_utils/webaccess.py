@@ -287,21 +287,30 @@ def tls_problems(cert_pem, key_pem, names=(), ca_pem=None, now=None):
     return problems
 
 
-def tls_file_problems(cert_path, key_path, ca_path, names=()):
-    """``tls_problems`` of the certificate, key and CA files at these controller paths."""
+def read_tls_files(files, unset=""):
+    """The contents of the files at these controller paths (``files``: ``{label: path}``), and
+    the problems: ``<label> is not set<unset>``, ``<label> <path> cannot be read: <why>``."""
     contents, problems = {}, []
-    for kind, path in (("certificate", cert_path), ("key", key_path), ("CA", ca_path)):
-        if not path or not str(path).strip():
-            problems.append(f"the {kind} file is not set")
+    for label, path in files.items():
+        if path is None or not str(path).strip():
+            problems.append(f"{label} is not set{unset}")
             continue
         try:
             with open(str(path), encoding="utf-8") as handle:
-                contents[kind] = handle.read()
+                contents[label] = handle.read()
         except OSError as error:
-            problems.append(f"the {kind} file {path} cannot be read: {error.strerror or error}")
+            problems.append(f"{label} {path} cannot be read: {error.strerror or error}")
+    return contents, problems
+
+
+def tls_file_problems(cert_path, key_path, ca_path, names=()):
+    """``tls_problems`` of the certificate, key and CA files at these controller paths."""
+    labels = ("the certificate file", "the key file", "the CA file")
+    contents, problems = read_tls_files(dict(zip(labels, (cert_path, key_path, ca_path), strict=True)))
     if problems:
         return problems
-    return tls_problems(contents["certificate"], contents["key"], names=names, ca_pem=contents["CA"])
+    cert, key, ca = (contents[label] for label in labels)
+    return tls_problems(cert, key, names=names, ca_pem=ca)
 
 
 def client_settings(tls, username, ca_file, password_file, scheme=True):
