@@ -35,8 +35,9 @@ from ansible_collections.promha.stack.plugins.plugin_utils.shards import (  # no
 from options import options
 
 
-def jobs(count, targets):
-    """`count` jobs sharing `targets` static targets: spread jobs, one on every shard, one pinned."""
+def jobs(count, targets, shards):
+    """`count` jobs sharing `targets` static targets: spread jobs, one on every shard, one pinned
+    (to shard 3, or the last shard that a deployment of one shard fewer has too)."""
     per_job = targets // count
     made = []
     for j in range(count):
@@ -46,7 +47,7 @@ def jobs(count, targets):
         if j == count - 1:
             job["shard"] = "all"
         elif j == count - 2:
-            job["shard"] = [3]
+            job["shard"] = [min(3, shards - 2)]
         made.append(job)
     return made
 
@@ -101,7 +102,10 @@ def main():
                         help="also time every replica computing its own shard's share (minutes at 128 replicas)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = jobs(args.jobs, args.targets)
+    if args.replicas < 1 or args.shards <= args.replicas:
+        parser.error(f"--shards ({args.shards}) must be larger than --replicas ({args.replicas}): the plan is "
+                     "measured against a deployment of one shard fewer, which needs as many shards as replicas")
+    data = jobs(args.jobs, args.targets, args.shards)
     if args.child:
         if args.child == "replica":
             one_replica(data, args.shards, args.mode, args.replicas)
