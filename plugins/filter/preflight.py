@@ -132,12 +132,20 @@ def _prometheus_problems(groups, hostvars, problems):
     _scrape_job_problems(groups, hostvars, sorted(hosts), len(layout) if layout else None, problems)
 
 
+# Variables the prometheus role no longer reads, and what to set instead.
+_RETIRED = {
+    "prometheus_scrape_configs": "move its jobs to prometheus_scrape_jobs (shard: all keeps a job on every shard, "
+                                 "as before)",
+    "prometheus_remote_storage_port": "the replicas write to the port each remote_storage host listens on: set "
+                                      "remote_storage_port for those hosts",
+}
+
+
 def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):
     """The site's scrape jobs: one setting for every shard, and jobs the filters accept."""
     for host in hosts:
-        if _get(hostvars, host, "prometheus_scrape_configs") is not _UNSET:
-            problems.append(f"host {host}: prometheus_scrape_configs is no longer read; move its jobs to "
-                            "prometheus_scrape_jobs (shard: all keeps a job on every shard, as before)")
+        problems += [f"host {host}: {name} is no longer read; {instead}" for name, instead in _RETIRED.items()
+                     if _get(hostvars, host, name) is not _UNSET]
     first = hosts[0]
     rendered = {host: _get(hostvars, host, "_preflight_scrape") for host in hosts}
     for host, value in rendered.items():

@@ -3,7 +3,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.model import LookupModule
-from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, stack_model
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import host_ports
+from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, endpoints, stack_model
 
 
 def inventory():
@@ -65,6 +66,42 @@ def test_a_partial_model_leaves_out_what_cannot_be_built_and_keeps_the_rest():
     model = stack_model(groups, hostvars, partial=True)
     assert (model["shards"], model["alertmanagers"]) == ({}, [])
     assert model["addresses"]["am2"] == "10.0.0.7" and model["global"] == ["g1"]
+
+
+def test_each_tier_is_served_on_its_hosts_port_else_the_roles_default():
+    groups, hostvars = inventory()
+    hostvars["p0b"]["prometheus_port"] = 19090
+    groups.update(remote_storage=["am2"], loadbalancer=["g1"])
+    model = stack_model(groups, hostvars)
+    assert model["endpoints"]["prometheus"] == {"p1b": "10.0.0.4:9090", "p0a": "10.0.0.1:9090", "p1a": "[fd00::3]:9090",
+                                                "p0b": "10.0.0.2:19090", "g1": "10.0.0.5:9090"}
+    assert model["endpoints"]["remote_storage"] == {"am2": "10.0.0.7:8428"}
+    assert model["endpoints"]["front"] == {"g1": "10.0.0.5:443"}
+    assert len(model["endpoints"]["node_exporter"]) == len(groups["all"])
+    assert model["endpoints"]["grafana"] == {} and model["endpoints"]["mysql_exporter"] == {}
+
+
+def test_endpoints_are_what_host_ports_gave_for_the_same_hosts():
+    groups, hostvars = inventory()
+    hostvars["p1a"]["prometheus_port"] = "9091"
+    model = stack_model(groups, hostvars)
+    for hosts in (groups["prometheus"], ["p1a", "p1b"], ["g1"], groups["prometheus"] + ["p0a"]):
+        assert endpoints(hosts, model, "prometheus") == host_ports(hosts, hostvars, 9090, port_var="prometheus_port")
+    assert endpoints([], model, "prometheus") == []
+
+
+def test_a_host_that_does_not_serve_the_tier_and_an_unknown_tier_are_refused():
+    groups, hostvars = inventory()
+    model = stack_model(groups, hostvars)
+    with pytest.raises(AnsibleFilterError, match=r"host\(s\) am1 do not serve prometheus \(the hosts of prometheus "
+                       r"and prometheus_global do\)"):
+        endpoints(["p0a", "am1"], model, "prometheus")
+    with pytest.raises(AnsibleFilterError, match=r"'grafna' is not a tier of the stack model"):
+        endpoints(["p0a"], model, "grafna")
+    hostvars["g1"]["prometheus_port"] = 70000
+    with pytest.raises(AnsibleFilterError, match=r"host 'g1' \(prometheus_port\)"):
+        stack_model(groups, hostvars)
+    assert "g1" not in stack_model(groups, hostvars, partial=True)["endpoints"]["prometheus"]
 
 
 def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_set():

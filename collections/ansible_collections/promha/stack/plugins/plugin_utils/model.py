@@ -14,7 +14,11 @@ questions several roles, the preflight, the scripts and the tests ask:
     the global tier's hosts, sorted;
 ``alertmanagers``
     every Alertmanager instance (``alertmanager_instances``: host, name, peer_name,
-    address, web_port, cluster_port, web, cluster).
+    address, web_port, cluster_port, web, cluster);
+``endpoints``
+    ``{tier: {host: "address:port"}}``: where each host of a tier's groups
+    (:data:`SERVED_BY`) serves it, on the port its variable sets (access.TIERS), else
+    the role's default (access.PORTS).
 
 playbooks/preflight.yml computes it once per run and sets it on every host of the
 run as ``_stack_model``. The roles read it through the ``promha.stack.model``
@@ -26,16 +30,27 @@ Filters
 ``stack_model``
     ``groups | stack_model(hostvars)`` -> the mapping above; an error names the host
     and variable of the first problem (playbooks/preflight.yml lists them all first).
+``endpoints``
+    ``hosts | endpoints(model, tier)`` -> the sorted ``address:port`` list of ``tier``
+    on those hosts (upstreams, targets, peers); a host that does not serve the tier
+    is refused, naming it. Example: ``groups['grafana'] |
+    endpoints(lookup('promha.stack.model'), 'grafana')``
 """
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, TIERS
+from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 
 # The prometheus role's default for prometheus_min_replicas (roles/prometheus/defaults).
 DEFAULT_MIN_REPLICAS = 2
+# The groups whose hosts serve each tier on one port (Alertmanager's instances, several
+# per host, are ``alertmanagers``).
+SERVED_BY = {"prometheus": ("prometheus", "prometheus_global"), "node_exporter": ("all",),
+             "remote_storage": ("remote_storage",), "mysql_exporter": ("mysql",), "grafana": ("grafana",),
+             "nginx_exporter": ("loadbalancer",), "front": ("loadbalancer",)}
 
 
 def min_replicas(groups, hostvars):
@@ -67,14 +82,45 @@ def stack_model(groups, hostvars, partial=False):
 
     addresses = {host: built(lambda host=host: inventory.host_address(host, hostvars), None)
                  for host in groups.get("all") or []}
+    addresses = {host: address for host, address in addresses.items() if address is not None}
     return {
-        "addresses": {host: address for host, address in addresses.items() if address is not None},
+        "addresses": addresses,
         "shards": built(lambda: inventory.prometheus_shards(
             shard_hosts, hostvars, min_replicas=min_replicas(groups, hostvars)), {}) if shard_hosts else {},
         "global": sorted(groups.get("prometheus_global") or []),
         "alertmanagers": built(lambda: alertmanager.alertmanager_instances(alertmanager_hosts, hostvars), [])
         if alertmanager_hosts else [],
+        "endpoints": {tier: {host: endpoint for host, endpoint in (
+            (host, built(lambda host=host, tier=tier: _endpoint(hostvars, host, addresses[host], tier), None))
+            for host in _serving(groups, tier) if host in addresses) if endpoint is not None}
+            for tier in SERVED_BY},
     }
 
 
-FilterModule = filter_module(stack_model)
+def _serving(groups, tier):
+    """The hosts of ``tier``'s groups, in inventory order, each once."""
+    return dict.fromkeys(host for group in SERVED_BY[tier] for host in groups.get(group) or [])
+
+
+def _endpoint(hostvars, host, address, tier):
+    port_var = TIERS[tier].port
+    port = inventory.port_number("stack_model", inventory.setting(hostvars, host, port_var, PORTS[port_var]),
+                                 f"host {host!r} ({port_var})")
+    return inventory.join_host_port(address, port)
+
+
+def endpoints(hosts, model, tier):
+    """The sorted ``address:port`` list of ``tier`` on ``hosts`` (each once), from the stack model."""
+    served = (model.get("endpoints") or {}).get(tier) if isinstance(model, dict) else None
+    if served is None:
+        raise AnsibleFilterError(f"endpoints: {tier!r} is not a tier of the stack model; one of "
+                                 f"{', '.join(SERVED_BY)} (give it lookup('promha.stack.model'))")
+    hosts = listed(hosts, lambda: f"endpoints: expected a list of inventory host names, got {hosts!r}")
+    strangers = [host for host in hosts if host not in served]
+    if strangers:
+        raise AnsibleFilterError(f"endpoints: host(s) {', '.join(map(str, strangers))} do not serve {tier} (the "
+                                 f"hosts of {' and '.join(SERVED_BY[tier])} do)")
+    return sorted({served[host] for host in hosts})
+
+
+FilterModule = filter_module(stack_model, endpoints)
