@@ -2,8 +2,8 @@
 
 Everything here comes from the inventory (``ansible-inventory --list``), the roles'
 literal defaults and the stack model the roles read (plugin_utils/model.py: the
-shards, the Alertmanager instances and their peer names, every host's address) and
-its access rule. No script works out a shard, a peer name, an address or a port by
+shards, the Alertmanager instances and their peer names, every host's address and
+every tier's endpoints) and its access rule. No script works out a shard, a peer name, an address or a port by
 itself.
 
     topo = Topology(ROOT / "inventories" / "lab")
@@ -101,7 +101,12 @@ class Topology:
         return self.model["addresses"][host]
 
     def host_port(self, host, port_var):
-        """``address:port`` of a host's service (IPv6 bracketed), as the roles write it."""
+        """``address:port`` of a host's service (IPv6 bracketed), as the roles write it: a tier's
+        port where the host serves it is the stack model's endpoint."""
+        tier = access_rule.port_tier(port_var)
+        served = self.model["endpoints"].get(tier, {}) if tier else {}
+        if host in served:
+            return served[host]
         return inventory.join_host_port(self.address(host), self.setting(host, port_var))
 
     def url(self, host, port_var, path="", scheme=None):
