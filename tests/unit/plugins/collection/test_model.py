@@ -104,6 +104,19 @@ def test_a_host_that_does_not_serve_the_tier_and_an_unknown_tier_are_refused():
     assert "g1" not in stack_model(groups, hostvars, partial=True)["endpoints"]["prometheus"]
 
 
+def test_the_certificates_are_the_pki_steps_and_its_plan_reads_them():
+    from ansible_collections.promha.stack.plugins.plugin_utils.pki import stack_certificates, stack_pki_plan
+
+    groups, hostvars = inventory()
+    model = stack_model(groups, hostvars)
+    assert model["certificates"] == stack_certificates(groups, hostvars)
+    assert {(c["host"], c["service"]) for c in model["certificates"]} >= {("p1a", "prometheus"), ("am1", "gossip")}
+    # The plan issues what the model lists: a certificate the model leaves out is not issued.
+    listed = [c for c in model["certificates"] if c["host"] != "g1"]
+    plan = stack_pki_plan(groups, hostvars, ["web/ca.crt", "gossip/ca.crt"], [], certificates=listed)
+    assert plan["certificates"] == listed
+
+
 def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_set():
     groups, hostvars = inventory()
     lookup = LookupModule()

@@ -18,7 +18,10 @@ questions several roles, the preflight, the scripts and the tests ask:
 ``endpoints``
     ``{tier: {host: "address:port"}}``: where each host of a tier's groups
     (:data:`SERVED_BY`) serves it, on the port its variable sets (access.TIERS), else
-    the role's default (access.PORTS).
+    the role's default (access.PORTS);
+``certificates``
+    every certificate the stack's CAs issue, with its subjectAltNames
+    (``pki.stack_certificates``), which site.yml's PKI step issues where missing.
 
 playbooks/preflight.yml computes it once per run and sets it on every host of the
 run as ``_stack_model``. The roles read it through the ``promha.stack.model``
@@ -40,7 +43,7 @@ Filters
 from __future__ import annotations
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory
+from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory, pki
 from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, TIERS
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 
@@ -94,6 +97,7 @@ def stack_model(groups, hostvars, partial=False):
             (host, built(lambda host=host, tier=tier: _endpoint(hostvars, host, addresses[host], tier), None))
             for host in _serving(groups, tier) if host in addresses) if endpoint is not None}
             for tier in SERVED_BY},
+        "certificates": built(lambda: pki.stack_certificates(groups, hostvars), []),
     }
 
 

@@ -141,27 +141,29 @@ def _certificate_names(path, renew_days):
             | {f"DNS:{d}" for d in sans.get_values_for_type(x509.DNSName)})
 
 
-def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, renew_days=30):
+def stack_pki_plan(groups, hostvars, present, credentials, secrets_dir=None, renew_days=30, certificates=None):
     """The CAs, certificates and credentials missing from the secrets directory.
 
     With ``secrets_dir``, a certificate that is there but no longer covers every name its
     host needs (a new address, a new service name), cannot be read, or ends within
     ``renew_days`` is planned again with ``reissue: true`` (same key, new certificate).
+    ``certificates`` are the stack model's (what :func:`stack_certificates` gives),
+    computed here when not given.
     """
     if not isinstance(present, (list, tuple)) or not isinstance(credentials, (list, tuple)):
         raise AnsibleFilterError("stack_pki_plan: present and credentials must be lists of names")
     have = set(present)
     cas = [kind for kind in ("web", "gossip") if f"{kind}/ca.crt" not in have]
-    certificates = []
-    for cert in stack_certificates(groups, hostvars):
+    missing = []
+    for cert in stack_certificates(groups, hostvars) if certificates is None else certificates:
         name = f"{cert['path']}.crt"
         if cert["kind"] in cas or name not in have:
-            certificates.append(cert)
+            missing.append(cert)
         elif secrets_dir:
             names = _certificate_names(f"{secrets_dir}/{name}", int(renew_days))
             if names is None or not set(cert["names"]) <= names:
-                certificates.append(dict(cert, reissue=True))
-    return {"cas": cas, "certificates": certificates,
+                missing.append(dict(cert, reissue=True))
+    return {"cas": cas, "certificates": missing,
             "credentials": [name for name in credentials if f"credentials/{name}" not in have]}
 
 
