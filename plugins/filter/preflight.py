@@ -7,6 +7,10 @@ with the whole list, before any host is contacted.
 
 Filters
 -------
+``inventory_check``
+    ``groups | inventory_check(hostvars)`` -> ``{problems, model}``: the problems
+    below, and the stack model (plugin_utils/model.py) built on the way, whole when
+    there is none: playbooks/preflight.yml sets it for the run.
 ``inventory_problems``
     ``groups | inventory_problems(hostvars)`` -> ``['host db-1: mysql_grafana_password
     is a placeholder; ...', ...]``; empty when the inventory can be deployed.
@@ -497,10 +501,8 @@ def _balancer_problems(groups, hostvars, problems):
                         "the balancers share one floating address")
 
 
-def _firewall_problems(groups, hostvars, problems):
+def _firewall_problems(groups, hostvars, problems, stack):
     """Each host's firewall plan can be computed (roles/firewall): admin sources set, callers with IP addresses."""
-    # What cannot be built (an address, the shards, the instances) is named by its own check.
-    stack = model.stack_model(groups, hostvars, partial=True)
     for host in sorted(groups.get("all", [])):
         enabled = _get(hostvars, host, "firewall_enabled")
         if enabled is not _UNSET and str(enabled).lower() not in ("true", "yes", "1", "on"):
@@ -573,20 +575,30 @@ def failure_domain_problems(groups, hostvars):
     return problems
 
 
-def inventory_problems(groups, hostvars):
-    """Every problem of the inventory, one line each, naming the host and the variable."""
+def inventory_check(groups, hostvars):
+    """``{problems, model}``: every problem of the inventory, one line each, naming the host and
+    the variable, and the stack model (plugin_utils/model.py), whole when there is no problem."""
     if not hasattr(groups, "get"):
         raise AnsibleFilterError(f"inventory_problems: expected the groups mapping, got {groups!r}")
     groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
     problems = []
     for check in (_address_problems, _stack_problems, _prometheus_problems, _alertmanager_problems,
                   _front_probe_problems, _metrics_problems, _secret_problems, _database_tls_problems,
-                  _database_cluster_problems, _web_problems,
-                  _balancer_problems, _firewall_problems, _extra_problems):
+                  _database_cluster_problems, _web_problems, _balancer_problems):
         check(groups, hostvars, problems)
+    # What the model cannot be built from (an address, the shards, ...): most are named
+    # above already, in the same words, and listed once.
+    stack = model.stack_model(groups, hostvars, problems=problems)
+    _firewall_problems(groups, hostvars, problems, stack)
+    _extra_problems(groups, hostvars, problems)
     if _production(groups, hostvars):
         problems += failure_domain_problems(groups, hostvars)
-    return list(dict.fromkeys(problems))
+    return {"problems": list(dict.fromkeys(problems)), "model": stack}
+
+
+def inventory_problems(groups, hostvars):
+    """Every problem of the inventory, one line each, naming the host and the variable."""
+    return inventory_check(groups, hostvars)["problems"]
 
 
 def inventory_warnings(groups, inventory_dir, hostvars=None):
@@ -607,4 +619,4 @@ def inventory_warnings(groups, inventory_dir, hostvars=None):
 
 
 FilterModule = filter_module(
-    inventory_problems, inventory_warnings, failure_domain_problems, scrape_settings_need_host)
+    inventory_check, inventory_problems, inventory_warnings, failure_domain_problems, scrape_settings_need_host)

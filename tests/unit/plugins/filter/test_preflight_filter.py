@@ -6,6 +6,7 @@ from jinja2 import Undefined
 from preflight import (
     FilterModule,
     failure_domain_problems,
+    inventory_check,
     inventory_problems,
     inventory_warnings,
     scrape_settings_need_host,
@@ -70,6 +71,20 @@ def test_every_problem_is_listed_at_once():
         "firewall_rules: host 'a2' has address 'am-2.example', a name; the firewall needs an IP address: "
         "set stack_address for it",
     ]
+
+
+def test_the_check_builds_the_model_whole_when_there_is_no_problem_and_names_what_it_cannot_build():
+    from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
+
+    groups, hostvars = inventory()
+    check = inventory_check(groups, hostvars)
+    assert check == {"problems": [], "model": stack_model(groups, hostvars)}
+    hostvars["p1"]["prometheus_port"] = "ninety"  # no other check reads it: the model names it
+    hostvars["a2"]["stack_address"] = "am-2.example"
+    check = inventory_check(groups, hostvars)
+    assert "stack_model: port 'ninety' of host 'p1' (prometheus_port) is not a number" in check["problems"]
+    assert sum("'a2'" in problem and "only has the name" in problem for problem in check["problems"]) == 1
+    assert "p1" not in check["model"]["endpoints"]["prometheus"]
 
 
 def test_grafana_uses_the_database_password():
@@ -142,8 +157,8 @@ def test_inventory_warnings_name_group_vars_of_no_group(tmp_path):
 
 
 def test_filter_module():
-    assert set(FilterModule().filters()) == {"inventory_problems", "inventory_warnings", "failure_domain_problems",
-                                             "scrape_settings_need_host"}
+    assert set(FilterModule().filters()) == {"inventory_check", "inventory_problems", "inventory_warnings",
+                                             "failure_domain_problems", "scrape_settings_need_host"}
     with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
         inventory_problems(["p1"], {})
 

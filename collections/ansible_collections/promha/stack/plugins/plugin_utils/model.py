@@ -63,13 +63,15 @@ def min_replicas(groups, hostvars):
     return DEFAULT_MIN_REPLICAS if value in (None, "") else value
 
 
-def stack_model(groups, hostvars, partial=False):
-    """The stack's addresses, Prometheus shards, global tier and Alertmanager instances.
+def stack_model(groups, hostvars, partial=False, problems=None):
+    """The stack's addresses, Prometheus shards, global tier, Alertmanager instances,
+    endpoints and certificates.
 
     An inventory the model cannot be built from raises the first problem. With
-    ``partial``, what cannot be built is left out instead (a host's address, the
-    shards, the instances): preflight names those problems itself and goes on to
-    check what depends on the rest.
+    ``partial``, what cannot be built is left out instead (a host's address or
+    endpoint, the shards, the instances, the certificates); with ``problems`` (a
+    list) too, and each problem is added to it: preflight's way, which lists every
+    problem, and whose model is whole when it found none.
     """
     hostvars = inventory.HostVarsView(hostvars)
     shard_hosts = groups.get("prometheus") or []
@@ -78,8 +80,10 @@ def stack_model(groups, hostvars, partial=False):
     def built(part, empty):
         try:
             return part()
-        except AnsibleError:
-            if not partial:
+        except AnsibleError as error:
+            if problems is not None:
+                problems.append(str(getattr(error, "message", error)).strip())
+            elif not partial:
                 raise
             return empty
 
