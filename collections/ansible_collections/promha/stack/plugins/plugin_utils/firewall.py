@@ -34,10 +34,10 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
-from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
+from ansible_collections.promha.stack.plugins.plugin_utils.model import serving_port, stack_model
 
 # (flow, serving group, protocols, port setting (access.PORTS) or None, calling groups, operators too)
 _FLOWS = (
@@ -131,8 +131,7 @@ def _link_address(hostvars, host, address):
 
 
 def _port(hostvars, host, port_var):
-    """The port ``host`` serves ``port_var`` on: its setting, else the role's default."""
-    return port_number("firewall_rules", setting(hostvars, host, port_var, PORTS[port_var]), f"host {host!r} ({port_var})")
+    return serving_port(hostvars, host, port_var, "firewall_rules")
 
 
 def _ip_of(host, addresses):

@@ -110,11 +110,15 @@ def _serving(groups, tier):
     return dict.fromkeys(host for group in SERVED_BY[tier] for host in groups.get(group) or [])
 
 
-def _endpoint(hostvars, host, address, tier):
-    port_var = TIERS[tier].port
-    port = inventory.port_number("stack_model", inventory.setting(hostvars, host, port_var, PORTS[port_var]),
+def serving_port(hostvars, host, port_var, caller="stack_model"):
+    """The port ``host`` serves on for ``port_var``: its setting, else the role's default (access.PORTS);
+    an error naming ``caller``, the host and the variable for anything but 1..65535."""
+    return inventory.port_number(caller, inventory.setting(hostvars, host, port_var, PORTS[port_var]),
                                  f"host {host!r} ({port_var})")
-    return inventory.join_host_port(address, port)
+
+
+def _endpoint(hostvars, host, address, tier):
+    return inventory.join_host_port(address, serving_port(hostvars, host, TIERS[tier].port))
 
 
 def endpoints(hosts, model, tier):
