@@ -72,6 +72,11 @@ def read_inventory(path):
         return members
 
     walk("all")
+    # As Ansible's hostvars have it: the stack's secrets are found beside the inventory.
+    found = Path(path).resolve()
+    directory = str(found if found.is_dir() else found.parent)
+    for host in groups["all"]:
+        hostvars.setdefault(host, {}).setdefault("inventory_dir", directory)
     return groups, hostvars
 
 
@@ -144,21 +149,27 @@ class Topology:
         return Path(self.stack_access["secrets"])
 
     def access(self, tier):
-        """``{scheme, cafile, auth}`` for calling ``tier``, by the stack model's rule (``access.TIERS``:
+        """``{scheme, cafile, auth}`` for calling ``tier``: the stack model's access for it (access.TIERS:
         prometheus, alertmanager, node_exporter, mysql_exporter, nginx_exporter, remote_storage,
-        grafana, grafana_metrics, front)."""
+        grafana, grafana_metrics, front), with its password."""
+        found = self.model["access"].get(tier)
+        if found is None:
+            raise TopologyError(f"{tier} is not a tier of the stack model; one of {', '.join(self.model['access'])}")
+        if "{{" in json.dumps(found):
+            raise TopologyError(f"{tier}: its access settings are templates this helper cannot render: {found}")
+
         def value(name):
             found = self._stack_value(name)
             return None if found is None or "{{" in str(found) else found
 
-        found = access_rule.tier_access(tier, value, self.stack_access)
         auth = None
         if found["user"]:
-            if not found["password"]:
-                names = access_rule.TIERS[tier]
-                path = access_rule.credential_path(self.stack_access, names.credential)
-                raise TopologyError(f"{tier}: {names.password} is not set and {path} does not exist (run site.yml)")
-            auth = (found["user"], found["password"])
+            password = access_rule.tier_password(tier, found, value)
+            if not password:
+                where = found["password_file"] or "the inventory"
+                raise TopologyError(f"{tier}: {access_rule.TIERS[tier].password} is not set and {where} has no "
+                                    "password (run site.yml)")
+            auth = (found["user"], password)
         return {"scheme": found["scheme"], "cafile": Path(found["ca"]) if found["tls"] else None, "auth": auth}
 
     def fetch(self, tier, url, data=None, method=None, timeout=5, headers=None):

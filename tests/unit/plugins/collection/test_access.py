@@ -10,7 +10,8 @@ from ansible_collections.promha.stack.plugins.plugin_utils.access import (
     gossip_files,
     port_tier,
     stack_access,
-    tier_access,
+    tier_password,
+    tier_settings,
     truthy,
     web_files,
 )
@@ -80,34 +81,44 @@ def _secrets(tmp_path, **credentials):
     return stack_access(None, str(tmp_path), None)
 
 
+def _client(tier, value, access):
+    """What a client sends: the tier's settings with the password."""
+    settings = tier_settings(tier, value, access)
+    return dict(settings, password=tier_password(tier, settings, value))
+
+
 def test_a_tier_takes_the_rule_where_its_variables_are_unset(tmp_path):
     access = _secrets(tmp_path, alertmanager_web="s3cret")
-    assert tier_access("alertmanager", lambda name: None, access) == {
-        "tls": True, "scheme": "https", "user": "promha", "password": "s3cret", "ca": access["web_ca"]}
+    assert _client("alertmanager", lambda name: None, access) == {
+        "tls": True, "scheme": "https", "user": "promha", "password": "s3cret", "ca": access["web_ca"],
+        "password_file": str(tmp_path / "credentials" / "alertmanager_web")}
     # No credential written yet: an empty password, not an error (the PKI step comes later).
-    assert tier_access("remote_storage", lambda name: None, access)["password"] == ""
+    assert _client("remote_storage", lambda name: None, access)["password"] == ""
     # Grafana's own port and the front take no account of the stack's.
-    assert tier_access("front", lambda name: None, access)["user"] == ""
+    assert _client("front", lambda name: None, access)["user"] == ""
+    assert _client("front", lambda name: None, access)["password_file"] == ""
 
 
 def test_a_tiers_own_variables_win(tmp_path):
-    access = _secrets(tmp_path, node_exporter_web="generated")
+    access = _secrets(tmp_path, node_exporter_web="generated", remote_storage_web="not-read")
     settings = {"grafana_tls_enabled": "no", "grafana_metrics_basic_auth_username": "scraper",
                 "remote_storage_basic_auth_password": "given", "remote_storage_tls_ca_src": "/site/ca.pem"}
-    assert tier_access("grafana_metrics", settings.get, access) == {
-        "tls": False, "scheme": "http", "user": "scraper", "password": "generated", "ca": ""}
-    found = tier_access("remote_storage", settings.get, access)
-    assert (found["password"], found["ca"]) == ("given", "/site/ca.pem")
+    assert _client("grafana_metrics", settings.get, access) == {
+        "tls": False, "scheme": "http", "user": "scraper", "password": "generated", "ca": "",
+        "password_file": str(tmp_path / "credentials" / "node_exporter_web")}
+    found = _client("remote_storage", settings.get, access)
+    # A password the inventory sets is sent as set; no generated file is named.
+    assert (found["password"], found["ca"], found["password_file"]) == ("given", "/site/ca.pem", "")
     # An account set to '' turns basic auth off for that tier alone.
-    assert tier_access("alertmanager", {"alertmanager_web_basic_auth_username": ""}.get, access)["user"] == ""
+    assert _client("alertmanager", {"alertmanager_web_basic_auth_username": ""}.get, access)["user"] == ""
 
 
 def test_plain_http_leaves_no_tls_and_no_account(tmp_path):
     access = stack_access(True, str(tmp_path), None)
-    assert tier_access("node_exporter", lambda name: None, access) == {
-        "tls": False, "scheme": "http", "user": "", "password": "", "ca": ""}
+    assert _client("node_exporter", lambda name: None, access) == {
+        "tls": False, "scheme": "http", "user": "", "password": "", "ca": "", "password_file": ""}
     with pytest.raises(KeyError, match="unknown tier 'nodes'"):
-        tier_access("nodes", lambda name: None, access)
+        tier_settings("nodes", lambda name: None, access)
 
 
 def test_every_tiers_variables_are_role_variables():
@@ -123,13 +134,19 @@ def test_every_tiers_variables_are_role_variables():
 
 def test_the_lookup_reads_secrets_and_tiers(tmp_path):
     _secrets(tmp_path, alertmanager_web="pw")
-    variables = {"stack_secrets_dir": str(tmp_path), "inventory_hostname": "prom-1",
-                 "alertmanager_web_basic_auth_username": "am-user"}
+    hostvars = {"am-1": {"stack_secrets_dir": str(tmp_path), "alertmanager_web_basic_auth_username": "am-user"},
+                "prom-1": {"stack_secrets_dir": str(tmp_path)}}
+    variables = dict(hostvars["prom-1"], inventory_hostname="prom-1", hostvars=hostvars,
+                     groups={"all": ["prom-1", "am-1"], "alertmanager": ["am-1"], "prometheus": ["prom-1"]})
     lookup = LookupModule()
     assert lookup.run(["secret", "alertmanager_web"], variables) == ["pw"]
     assert lookup.run(["secret", "never_written"], variables) == [""]
-    assert lookup.run(["tier", "alertmanager"], variables)[0]["user"] == "am-user"
-    assert lookup.run(["tier", "alertmanager"], variables)[0]["password"] == "pw"
+    # The tier's settings are the model's, read from the hosts that serve it.
+    assert lookup.run(["tier", "alertmanager"], variables) == [
+        {"tls": True, "scheme": "https", "user": "am-user", "password": "pw", "ca": str(tmp_path / "web" / "ca.crt")}]
+    # The run's model, where preflight set it, is read as it is.
+    model = {"access": {"alertmanager": {"tls": False, "scheme": "http", "user": "", "ca": "", "password_file": ""}}}
+    assert lookup.run(["tier", "alertmanager"], dict(variables, _stack_model=model))[0]["scheme"] == "http"
     with pytest.raises(AnsibleLookupError, match="unknown tier 'alert'"):
         lookup.run(["tier", "alert"], variables)
 

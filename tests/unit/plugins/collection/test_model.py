@@ -3,6 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.model import LookupModule
+from ansible_collections.promha.stack.plugins.plugin_utils.access import TIERS
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import host_ports
 from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, endpoints, stack_model
 
@@ -115,6 +116,28 @@ def test_the_certificates_are_the_pki_steps_and_its_plan_reads_them():
     listed = [c for c in model["certificates"] if c["host"] != "g1"]
     plan = stack_pki_plan(groups, hostvars, ["web/ca.crt", "gossip/ca.crt"], [], certificates=listed)
     assert plan["certificates"] == listed
+
+
+def test_each_tier_is_reached_as_the_hosts_serving_it_say_else_by_the_rule():
+    groups, hostvars = inventory()
+    for host in hostvars:
+        hostvars[host]["inventory_dir"] = "/srv/inv"
+    # Alertmanager's hosts turn its account off; the other tiers keep the stack's rule.
+    hostvars["am2"]["alertmanager_web_basic_auth_username"] = ""
+    hostvars["p0a"]["remote_storage_basic_auth_password"] = "given"  # nobody serves remote_storage: first host's
+    access = stack_model(groups, hostvars)["access"]
+    assert access["alertmanager"] == {"tls": True, "scheme": "https", "user": "", "ca": "/srv/inv/.secrets/web/ca.crt",
+                                      "password_file": ""}
+    assert access["prometheus"] == {"tls": True, "scheme": "https", "user": "promha",
+                                    "ca": "/srv/inv/.secrets/web/ca.crt",
+                                    "password_file": "/srv/inv/.secrets/credentials/prometheus_web"}
+    assert access["remote_storage"]["password_file"] == ""
+    assert access["front"]["user"] == "" and sorted(access) == sorted(TIERS)
+    # The switch, where the serving hosts set it (preflight holds it alike on every host).
+    hostvars["p1b"]["stack_plain_http"] = True  # p1b: the prometheus group's first host
+    plain = stack_model(groups, hostvars)["access"]["prometheus"]
+    assert (plain["scheme"], plain["user"], plain["ca"], plain["password_file"]) == ("http", "", "", "")
+    assert stack_model(groups, hostvars)["access"]["alertmanager"]["scheme"] == "https"
 
 
 def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_set():

@@ -16,10 +16,11 @@ description:
   - C(secret) with a credential's name returns the generated credential's content,
     empty until the PKI step has written it.
   - C(tier) with a tier's name (C(alertmanager), C(node_exporter), C(remote_storage),
-    C(grafana_metrics), C(front), ...) returns how a client on the host reaches that
-    tier, a mapping with C(tls), C(scheme), C(user), C(password) and C(ca), from the
-    tier's variables where the host has them (C(alertmanager_web_tls_enabled), ...),
-    else from the rule.
+    C(grafana_metrics), C(front), ...) returns how a client reaches that tier, a
+    mapping with C(tls), C(scheme), C(user), C(password) and C(ca). Those are the
+    stack model's access for the tier (the tier's variables where its hosts have them,
+    C(alertmanager_web_tls_enabled), ..., else the rule), with the password of the
+    tier's password variable, else the generated credential.
 options:
   _terms:
     description: The setting, and for C(credential), C(secret), C(tier), C(cert) and C(key) its name.
@@ -46,15 +47,17 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.access import (
     TIERS,
     credential_path,
     gossip_files,
     secret,
     stack_access,
-    tier_access,
+    tier_password,
     web_files,
 )
+from ansible_collections.promha.stack.plugins.plugin_utils.model import tiers_access
 
 _SIMPLE = ("tls", "user", "secrets", "web_ca", "gossip_ca")
 
@@ -90,7 +93,14 @@ class LookupModule(LookupBase):
         if what == "tier" and len(rest) == 1:
             if rest[0] not in TIERS:
                 raise AnsibleLookupError(f"promha.stack.access: unknown tier {rest[0]!r}; one of {', '.join(TIERS)}")
-            return [tier_access(rest[0], value, access)]
+            # The tier's settings are the run's stack model's (one answer for every client),
+            # computed here (that part alone) where the run set none.
+            model = variables.get("_stack_model")
+            tiers = model["access"] if model is not None else tiers_access(
+                inventory.plain_groups(variables.get("groups") or {}), inventory.HostVarsView(variables.get("hostvars") or {}))
+            settings = tiers[rest[0]]
+            found = {key: settings[key] for key in ("tls", "scheme", "user", "ca")}
+            return [dict(found, password=tier_password(rest[0], settings, value))]
         host = str(variables.get("inventory_hostname", ""))
         if what in ("cert", "key") and len(rest) == 1:
             return [web_files(access, host, rest[0])[what]]

@@ -7,7 +7,8 @@ name: model
 short_description: The stack model, computed once per run
 description:
   - Returns the stack model (plugin_utils/model.py) - every host's address, the
-    Prometheus shards, the global tier and the Alertmanager instances - as
+    Prometheus shards, the global tier, the Alertmanager instances, every tier's
+    endpoints and access, the certificates - as
     playbooks/preflight.yml set it on the host (C(_stack_model)), or computed from
     C(groups) and C(hostvars) where that did not run (a role included on its own).
 options: {}
@@ -20,20 +21,16 @@ _prometheus_shards: "{{ lookup('promha.stack.model').shards }}"
 
 RETURN = r"""
 _raw:
-  description: The model, a mapping with addresses, shards, global and alertmanagers.
+  description: The model, a mapping with addresses, shards, global, alertmanagers, endpoints, access and certificates.
 """
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
+from ansible_collections.promha.stack.plugins.plugin_utils.model import run_model
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         if terms or kwargs:
             raise AnsibleLookupError("promha.stack.model takes no terms or options")
-        variables = variables or {}
-        model = variables.get("_stack_model")
-        if model is None:
-            model = stack_model(variables.get("groups") or {}, variables.get("hostvars") or {})
-        return [model]
+        return [run_model(variables or {})]

@@ -9,11 +9,13 @@ by default ``<inventory>/.secrets``.
 Each tier's clients reach it with the tier's own settings where the inventory sets
 them (``alertmanager_web_tls_enabled``, ``remote_storage_basic_auth_username``, ...),
 else with the rule's: :data:`TIERS` names those variables, once, and
-:func:`tier_access` answers for one tier.
+:func:`tier_settings` answers for one tier, read from the hosts that serve it
+(preflight holds those settings alike on every host). The stack model (model.py)
+holds that answer, one per tier, for the run; :func:`tier_password` adds the password.
 
-The roles read it through the ``promha.stack.access`` lookup, preflight
-(plugins/filter/preflight.py) and the tests through :func:`stack_access` and
-:func:`tier_access`.
+The roles read a tier's access through the ``promha.stack.access`` lookup (the
+model's settings and the password), preflight (plugins/filter/preflight.py) the
+rule through :func:`stack_access`, the tests the model.
 """
 
 from __future__ import annotations
@@ -66,8 +68,12 @@ def credential_path(access, name):
 
 def secret(access, name):
     """The generated credential ``name``'s content, ``''`` until the PKI step has written it."""
+    return _read(credential_path(access, name))
+
+
+def _read(path):
     try:
-        with open(credential_path(access, name), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             return handle.read().rstrip()
     except OSError:
         return ""
@@ -131,13 +137,14 @@ def port_tier(port_var):
     return next((name for name, tier in TIERS.items() if tier.port == port_var), None)
 
 
-def tier_access(tier, value, access):
-    """How a client reaches ``tier``: ``{tls, scheme, user, password, ca}``.
+def tier_settings(tier, value, access):
+    """How a client reaches ``tier``, its password aside: ``{tls, scheme, user, ca, password_file}``.
 
     ``value(name)`` gives a variable's value, None where it is unset; what it leaves
     unset comes from ``access`` (:func:`stack_access`): TLS with the stack's web CA, the
-    ``promha`` account with the tier's generated password (``''`` until the PKI step
-    has written it). ``ca`` is ``''`` without TLS, ``password`` without an account.
+    ``promha`` account. ``ca`` is ``''`` without TLS. ``password_file`` is the generated
+    credential's file where the account's password comes from it (the tier's password
+    variable unset), else ``''``. The stack model holds one of these per tier.
     """
     if tier not in TIERS:
         raise KeyError(f"unknown tier {tier!r}; one of {', '.join(sorted(TIERS))}")
@@ -146,12 +153,21 @@ def tier_access(tier, value, access):
     tls = access["tls"] if tls is None else truthy(tls)
     user = "" if names.user is None else value(names.user)
     user = access["user"] if user is None else str(user)
-    password = ""
-    if user:
-        password = value(names.password)
-        password = secret(access, names.credential) if password is None else str(password)
+    password_file = credential_path(access, names.credential) if user and value(names.password) is None else ""
     ca = ""
     if tls:
         ca = value(names.ca)
         ca = access["web_ca"] if ca in (None, "") else str(ca)
-    return {"tls": tls, "scheme": "https" if tls else "http", "user": user, "password": password, "ca": ca}
+    return {"tls": tls, "scheme": "https" if tls else "http", "user": user, "ca": ca, "password_file": password_file}
+
+
+def tier_password(tier, settings, value):
+    """The password a client of ``tier`` sends with ``settings`` (:func:`tier_settings`): the
+    generated credential's content (``''`` until the PKI step has written it), else the
+    tier's password variable (``value(name)``); ``''`` without an account."""
+    if not settings["user"]:
+        return ""
+    if settings["password_file"]:
+        return _read(settings["password_file"])
+    found = value(TIERS[tier].password)
+    return "" if found is None else str(found)

@@ -19,6 +19,13 @@ questions several roles, the preflight, the scripts and the tests ask:
     ``{tier: {host: "address:port"}}``: where each host of a tier's groups
     (:data:`SERVED_BY`) serves it, on the port its variable sets (access.TIERS), else
     the role's default (access.PORTS);
+``access``
+    ``{tier: {tls, scheme, user, ca, password_file}}``: how a client reaches each tier
+    of access.TIERS (access.tier_settings), from the variables of the first host
+    that serves it (:data:`ACCESS_FROM`; preflight holds them alike on every host),
+    else the stack's rule; ``password_file`` is the generated credential a client
+    sends, ``''`` where the inventory sets the password (the lookup reads it) or the
+    tier asks for no account;
 ``certificates``
     every certificate the stack's CAs issue, with its subjectAltNames
     (``pki.stack_certificates``), which site.yml's PKI step issues where missing.
@@ -44,8 +51,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory, pki
-from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, TIERS
+from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, TIERS, stack_access, tier_settings
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
+from jinja2 import Undefined
 
 # The prometheus role's default for prometheus_min_replicas (roles/prometheus/defaults).
 DEFAULT_MIN_REPLICAS = 2
@@ -54,6 +62,8 @@ DEFAULT_MIN_REPLICAS = 2
 SERVED_BY = {"prometheus": ("prometheus", "prometheus_global"), "node_exporter": ("all",),
              "remote_storage": ("remote_storage",), "mysql_exporter": ("mysql",), "grafana": ("grafana",),
              "nginx_exporter": ("loadbalancer",), "front": ("loadbalancer",)}
+# Whose variables say how each tier of access.TIERS is reached: the hosts that serve it.
+ACCESS_FROM = dict(SERVED_BY, alertmanager=("alertmanager",), grafana_metrics=("grafana",))
 
 
 def min_replicas(groups, hostvars):
@@ -65,7 +75,7 @@ def min_replicas(groups, hostvars):
 
 def stack_model(groups, hostvars, partial=False, problems=None):
     """The stack's addresses, Prometheus shards, global tier, Alertmanager instances,
-    endpoints and certificates.
+    endpoints, access and certificates.
 
     An inventory the model cannot be built from raises the first problem. With
     ``partial``, what cannot be built is left out instead (a host's address or
@@ -101,8 +111,41 @@ def stack_model(groups, hostvars, partial=False, problems=None):
             (host, built(lambda host=host, tier=tier: _endpoint(hostvars, host, addresses[host], tier), None))
             for host in _serving(groups, tier) if host in addresses) if endpoint is not None}
             for tier in SERVED_BY},
+        "access": built(lambda: tiers_access(groups, hostvars), {}),
         "certificates": built(lambda: pki.stack_certificates(groups, hostvars), []),
     }
+
+
+def tiers_access(groups, hostvars):
+    """The model's ``access``: ``{tier: access.tier_settings(...)}``, each from the first host that
+    serves the tier, else the first host of the inventory, else the stack's rule."""
+    first = (groups.get("all") or [None])[0]
+    found = {}
+    for tier in TIERS:
+        host = next((h for group in ACCESS_FROM[tier] for h in groups.get(group) or []), first)
+        value = _variable_of(hostvars, host)
+        found[tier] = tier_settings(tier, value, stack_access(
+            value("stack_plain_http"), value("stack_secrets_dir"), value("inventory_dir")))
+    return found
+
+
+def _variable_of(hostvars, host):
+    """``value(name)`` of ``host``'s variables: None where it is unset (or undefined), or no host."""
+    def value(name):
+        if host is None:
+            return None
+        found = hostvars[host].get(name)
+        return None if isinstance(found, Undefined) else found
+    return value
+
+
+def run_model(variables):
+    """The model the run set on the host (``_stack_model``), else computed from ``variables``'
+    ``groups`` and ``hostvars`` (a role included on its own): what the lookups read."""
+    model = variables.get("_stack_model")
+    if model is None:
+        model = stack_model(variables.get("groups") or {}, variables.get("hostvars") or {})
+    return model
 
 
 def _serving(groups, tier):
