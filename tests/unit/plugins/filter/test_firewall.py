@@ -177,7 +177,7 @@ def test_vrrp_without_authentication_is_plain_vrrp_and_a_bad_mode_is_refused_by_
     plain = {h: dict(v, stack_plain_http=True) for h, v in HOSTVARS.items()}
     assert ("vrrp", "vrrp") in rules("lb-1", hostvars=plain)  # the stack's insecure switch
     hostvars["lb-1"]["keepalived_authentication"] = "pass"
-    with pytest.raises(AnsibleFilterError, match=r"^firewall_rules: keepalived_authentication of 'lb-1' must be ah or "
+    with pytest.raises(AnsibleFilterError, match=r"^stack_model: keepalived_authentication of 'lb-1' must be ah or "
                                                  r"none, got 'pass'"):
         firewall_rules("lb-1", GROUPS, hostvars, admin_sources=ADMIN)
 

@@ -20,9 +20,10 @@ Filters
     discovery; no timestamps, redirects or router advertisements). Ports follow the same
     settings as the roles (``node_exporter_port``, ``prometheus_port``, an
     instance's ``web_port``...). An address that is not an IP is refused, naming
-    the host. The addresses, each replica's shard and the Alertmanager instances
-    are the stack model's (``model``, plugin_utils/model.py; computed from
-    ``groups`` and ``hostvars`` when not given). Example: ``'vm-1' |
+    the host. The stack's own flows (which hosts call which port) are the stack
+    model's (``model``, plugin_utils/model.py and flows.py; computed from
+    ``groups`` and ``hostvars`` when not given); this adds SSH, the operators, the
+    front's clients, the extra rules, the peers' MACs and ICMP. Example: ``'vm-1' |
     firewall_rules(groups, hostvars, admin_sources=['10.0.0.0/24'])``
 """
 
@@ -34,35 +35,10 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
-from ansible_collections.promha.stack.plugins.plugin_utils.model import serving_port, stack_model
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
 
-# (flow, serving group, protocols, port setting (access.PORTS) or None, calling groups, operators too)
-_FLOWS = (
-    # The global tier only federates: the shards' replicas scrape every node_exporter.
-    ("node_exporter", "all", ("tcp",), "node_exporter_port", ("prometheus",), True),
-    # A replica is called by its own shard's other replicas (the pair job), added in firewall_rules.
-    ("prometheus", "prometheus", ("tcp",), "prometheus_port", ("prometheus_global", "loadbalancer"), True),
-    ("prometheus", "prometheus_global", ("tcp",), "prometheus_port",
-     ("prometheus_global", "loadbalancer"), True),
-    ("remote_storage", "remote_storage", ("tcp",), "remote_storage_port",
-     ("prometheus", "prometheus_global", "grafana", "loadbalancer"), True),
-    ("mysql", "mysql", ("tcp",), "mysql_port", ("grafana",), False),
-    ("mysql_exporter", "mysql", ("tcp",), "mysql_exporter_port", ("prometheus",), True),
-    # A Galera cluster's replication, incremental and snapshot state transfers (members only).
-    ("galera", "mysql", ("tcp",), "mysql_galera_port", ("mysql", "mysql_arbitrator"), False),
-    ("galera_ist", "mysql", ("tcp",), "mysql_galera_ist_port", ("mysql",), False),
-    ("galera_sst", "mysql", ("tcp",), "mysql_galera_sst_port", ("mysql",), False),
-    ("galera", "mysql_arbitrator", ("tcp",), "mysql_galera_port", ("mysql", "mysql_arbitrator"), False),
-    # The balancers proxy to Grafana; the shards' replicas scrape its /metrics.
-    ("grafana", "grafana", ("tcp",), "grafana_http_port", ("loadbalancer", "prometheus"), True),
-    ("grafana_ha", "grafana", ("tcp", "udp"), "grafana_ha_port", ("grafana",), False),
-    ("nginx_exporter", "loadbalancer", ("tcp",), "nginx_exporter_port", ("prometheus",), True),
-    ("vrrp", "loadbalancer", ("vrrp",), None, ("loadbalancer",), False),
-    ("vrrp", "mysql", ("vrrp",), None, ("mysql",), False),
-)
 _EXTRA_KEYS = {"name", "proto", "ports", "from_groups", "sources"}
 # The ICMP a host answers or needs: echo requests, the errors path MTU discovery and
 # clients rely on, and IPv6 neighbour discovery. Not timestamps, redirects, router
@@ -104,18 +80,6 @@ def _network(text):
             str(network.network_address) if host else str(network))
 
 
-def _vrrp_protocol(hostvars, host):
-    """VRRP's IP protocol on ``host``: ``ah`` (51) when keepalived authenticates advertisements
-    (``keepalived_authentication``, default ah, none under ``stack_plain_http``), ``vrrp`` (112)
-    when it does not."""
-    plain = truthy(setting(hostvars, host, "stack_plain_http", False))
-    mode = setting(hostvars, host, "keepalived_authentication", "none" if plain else "ah")
-    if mode not in ("ah", "none"):
-        raise AnsibleFilterError(f"firewall_rules: keepalived_authentication of {host!r} must be ah or none, "
-                                 f"got {mode!r}")
-    return "ah" if mode == "ah" else "vrrp"
-
-
 def _link_address(hostvars, host, address):
     """The MAC address of ``host``'s interface that holds ``address``, from its gathered facts
     (``interfaces`` and each interface's ``ipv4`` and ``macaddress``); None when unknown."""
@@ -130,12 +94,8 @@ def _link_address(hostvars, host, address):
     return None
 
 
-def _port(hostvars, host, port_var):
-    return serving_port(hostvars, host, port_var, "firewall_rules")
-
-
-def _ip_of(host, addresses):
-    address = addresses.get(host)
+def _ip_of(host, address):
+    """``host``'s address, refused naming the host when it has none or it is not an IP address."""
     if address is None:
         raise AnsibleFilterError(f"firewall_rules: host {host!r} has no address: set "
                                  f"{inventory.DEFAULT_ADDRESS_VAR} for it")
@@ -177,58 +137,32 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
             entry["v6"].update(sources[1])
             entry["anywhere"] = entry["anywhere"] or anywhere
 
-    def callers(names):
-        found = sorted({_ip_of(h, addresses) for g in names for h in groups.get(g, []) if h != host})
+    def callers_of(callers):
+        """The addresses of ``callers`` (``(address, host)`` pairs) but ``host``'s own, each an IP address."""
+        found = sorted({_ip_of(caller, address) for address, caller in callers if caller != host})
         return _networks("firewall_rules", found, "a caller's address")
-
-    def member(group):
-        return host in groups.get(group, [])
 
     macs = {}
     allow("ssh", ("tcp",), {port_number("firewall_rules", ssh_port, "ssh_port")}, admin)
-    if member("prometheus"):
-        pair = next((replicas for replicas in model["shards"].values() if host in replicas), [])
-        allow("prometheus", ("tcp",), {_port(hostvars, host, "prometheus_port")}, _networks(
-            "firewall_rules", sorted({_ip_of(h, addresses) for h in pair if h != host}), "a caller's address"))
-    for name, group, protos, port, calling, operated in _FLOWS:
-        if not member(group):
-            continue
+    # The stack's own traffic (the model's flows, flows.py), with the operators where they call too.
+    for flow in model["flows"].get(host, []):
+        name, protos, ports = flow["name"], flow["protos"], set(flow["ports"])
         if name == "vrrp":
-            protos = (_vrrp_protocol(hostvars, host),)
             # Each peer's advertisements only from its own link-layer address, where its facts
             # give it: a stranger sending with a peer's IP address is dropped before keepalived.
-            for peer in groups.get(group, []):
-                address = _ip_of(peer, addresses) if peer != host else None
-                mac = address and _link_address(hostvars, peer, address)
+            for address, peer in model["callers"][flow["callers"]].items():
+                mac = peer != host and _link_address(hostvars, peer, address)
                 if mac:
                     macs[address] = mac
-        ports = {_port(hostvars, host, port)} if port else set()
-        allow(name, protos, ports, callers(calling))
-        if operated:
+        if flow["clients"]:
+            clients = _networks("firewall_rules", client_sources, "firewall_client_sources")
+            anywhere = "0.0.0.0/0" in clients[0] and "::/0" in clients[1]
+            allow(name, protos, ports, ([], []) if anywhere else clients, anywhere=anywhere)
+            if anywhere:
+                continue  # its other callers are among everyone
+        allow(name, protos, ports, callers_of(model["callers"][flow["callers"]].items()))
+        if flow["operated"]:
             allow(name, protos, ports, operators)
-    if member("alertmanager"):
-        instances = model["alertmanagers"]
-        mine = [i for i in instances if i["host"] == host]
-        gossip = _networks("firewall_rules", sorted({i["address"] for i in instances if i["host"] != host}
-                                                    | {_ip_of(h, addresses) for h in groups["alertmanager"]
-                                                       if h != host}),
-                           "an Alertmanager instance's address")
-        web_ports = {i["web_port"] for i in mine}
-        allow("alertmanager", ("tcp",), web_ports, callers(("prometheus", "prometheus_global", "loadbalancer")))
-        allow("alertmanager", ("tcp",), web_ports, operators)
-        tls = setting(hostvars, host, "alertmanager_cluster_tls_enabled", None)
-        if tls is None:
-            tls = not truthy(setting(hostvars, host, "stack_plain_http", False))
-        # Gossip over TLS is TCP only (memberlist's packets ride the TLS streams).
-        allow("alertmanager_gossip", ("tcp",) if truthy(tls) else ("tcp", "udp"), {i["cluster_port"] for i in mine}, gossip)
-    if member("loadbalancer"):
-        front_ports = {_port(hostvars, host, "nginx_listen_port"), _port(hostvars, host, "nginx_tls_port")}
-        clients = _networks("firewall_rules", client_sources, "firewall_client_sources")
-        anywhere = "0.0.0.0/0" in clients[0] and "::/0" in clients[1]
-        allow("front", ("tcp",), front_ports, ([], []) if anywhere else clients, anywhere=anywhere)
-        if not anywhere:
-            # The shard replicas probe the front's paths as users do (the front job).
-            allow("front", ("tcp",), front_ports, callers(("prometheus",)))
     extra = setting(hostvars, host, "firewall_extra_rules", [])
     extra = listed(extra, f"firewall_rules: firewall_extra_rules of {host!r} must be a list, got {extra!r}")
     for position, rule in enumerate(extra):
@@ -252,7 +186,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         if unknown:
             raise AnsibleFilterError(f"firewall_rules: {where} names group(s) {unknown} the inventory does not have")
         sources = _networks("firewall_rules", rule.get("sources", []), where)
-        from_groups = callers(rule.get("from_groups", []))
+        from_groups = callers_of((addresses.get(h), h) for g in rule.get("from_groups", []) for h in groups.get(g, []))
         allow(str(rule["name"]), (rule["proto"],), ports,
               (sources[0] + from_groups[0], sources[1] + from_groups[1]))
     result = [{"name": "icmp", "proto": "icmp", "types": list(ICMP_TYPES), "ports": [], "v4": [], "v6": [],

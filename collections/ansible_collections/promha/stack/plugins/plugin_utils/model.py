@@ -28,7 +28,12 @@ questions several roles, the preflight, the scripts and the tests ask:
     tier asks for no account;
 ``certificates``
     every certificate the stack's CAs issue, with its subjectAltNames
-    (``pki.stack_certificates``), which site.yml's PKI step issues where missing.
+    (``pki.stack_certificates``), which site.yml's PKI step issues where missing;
+``flows`` and ``callers``
+    ``{host: [{name, protos, ports, callers, operated, clients}]}``: every host's
+    inbound flows of the stack's own traffic, each naming its callers, a key of
+    ``callers`` (``{key: {address: host}}``; flows.py), from which the firewall
+    writes each host's plan.
 
 playbooks/preflight.yml computes it once per run and sets it on every host of the
 run as ``_stack_model``. The roles read it through the ``promha.stack.model``
@@ -50,7 +55,7 @@ Filters
 from __future__ import annotations
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, inventory, pki
+from ansible_collections.promha.stack.plugins.plugin_utils import alertmanager, flows, inventory, pki
 from ansible_collections.promha.stack.plugins.plugin_utils.access import PORTS, TIERS, stack_access, tier_settings
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
 from jinja2 import Undefined
@@ -75,7 +80,7 @@ def min_replicas(groups, hostvars):
 
 def stack_model(groups, hostvars, partial=False, problems=None):
     """The stack's addresses, Prometheus shards, global tier, Alertmanager instances,
-    endpoints, access and certificates.
+    endpoints, access, certificates, flows and their callers.
 
     An inventory the model cannot be built from raises the first problem. With
     ``partial``, what cannot be built is left out instead (a host's address or
@@ -100,13 +105,15 @@ def stack_model(groups, hostvars, partial=False, problems=None):
     addresses = {host: built(lambda host=host: inventory.host_address(host, hostvars), None)
                  for host in groups.get("all") or []}
     addresses = {host: address for host, address in addresses.items() if address is not None}
-    return {
+    shards = built(lambda: inventory.prometheus_shards(
+        shard_hosts, hostvars, min_replicas=min_replicas(groups, hostvars)), {}) if shard_hosts else {}
+    instances = built(lambda: alertmanager.alertmanager_instances(alertmanager_hosts, hostvars), []) \
+        if alertmanager_hosts else []
+    model = {
         "addresses": addresses,
-        "shards": built(lambda: inventory.prometheus_shards(
-            shard_hosts, hostvars, min_replicas=min_replicas(groups, hostvars)), {}) if shard_hosts else {},
+        "shards": shards,
         "global": sorted(groups.get("prometheus_global") or []),
-        "alertmanagers": built(lambda: alertmanager.alertmanager_instances(alertmanager_hosts, hostvars), [])
-        if alertmanager_hosts else [],
+        "alertmanagers": instances,
         "endpoints": {tier: {host: endpoint for host, endpoint in (
             (host, built(lambda host=host, tier=tier: _endpoint(hostvars, host, addresses[host], tier), None))
             for host in _serving(groups, tier) if host in addresses) if endpoint is not None}
@@ -114,6 +121,10 @@ def stack_model(groups, hostvars, partial=False, problems=None):
         "access": built(lambda: tiers_access(groups, hostvars), {}),
         "certificates": built(lambda: pki.stack_certificates(groups, hostvars), []),
     }
+    model["flows"], model["callers"] = built(lambda: flows.stack_flows(
+        groups, hostvars, addresses, shards, instances,
+        lambda host, port_var: serving_port(hostvars, host, port_var)), ({}, {}))
+    return model
 
 
 def tiers_access(groups, hostvars):
