@@ -96,15 +96,13 @@ def intruder_plan(topo):
         tcp("nginx status", host, topo.address(host), topo.setting(host, "nginx_status_port"))
     for host in topo.hosts("grafana"):
         tcp("grafana", host, topo.address(host), topo.setting(host, "grafana_http_port"))
-    # Every TLS port of a Go daemon, and the front: a client offering only CBC-SHA1 suites.
-    tls_ports = [(host, "prometheus", "prometheus_port") for host in topo.hosts("prometheus") + topo.hosts("prometheus_global")]
-    tls_ports += [(host, "node_exporter", "node_exporter_port") for host in topo.hosts("all")]
-    tls_ports += [(host, "remote_storage", "remote_storage_port") for host in topo.hosts("remote_storage")]
-    tls_ports += [(host, "mysql_exporter", "mysql_exporter_port") for host in topo.hosts("mysql")]
-    tls_ports += [(host, "nginx_exporter", "nginx_exporter_port") for host in topo.hosts("loadbalancer")]
-    for host, tier, port_var in tls_ports:
+    # Every TLS port of a Go daemon (the stack model's endpoints), and the front: a client
+    # offering only CBC-SHA1 suites.
+    for tier in ("prometheus", "node_exporter", "remote_storage", "mysql_exporter", "nginx_exporter"):
         if topo.access(tier)["scheme"] == "https":
-            cbc(f"{host} {tier}", topo.address(host), topo.setting(host, port_var))
+            for host, endpoint in topo.model["endpoints"][tier].items():
+                address, port = endpoint.rsplit(":", 1)
+                cbc(f"{host} {tier}", address.strip("[]"), port)
     if topo.access("alertmanager")["scheme"] == "https":
         for instance in topo.alertmanagers:
             address, port = instance["web"].rsplit(":", 1)
@@ -121,7 +119,9 @@ def sweep_plan(topo, listening):
     stranger's part of the firewall plan lets it answer (``open``): the front's ports on the
     balancers and the floating address, and ICMP echo."""
     ports = sorted({int(port) for found in listening.values() for port in found})
-    front = {int(topo.setting(h, var)) for h in topo.hosts("loadbalancer") for var in ("nginx_listen_port", "nginx_tls_port")}
+    # The ports the front's clients call: the stack model's flows.
+    front = {int(port) for h in topo.hosts("loadbalancer") for flow in topo.model["flows"][h] if flow["clients"]
+             for port in flow["ports"]}
     targets = [(host, topo.address(host), host in topo.hosts("loadbalancer")) for host in topo.hosts("all")]
     if topo.hosts("loadbalancer"):
         targets.append(("floating address", topo.vip, True))

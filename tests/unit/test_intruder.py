@@ -44,8 +44,10 @@ class FakeTopology:
     def address(self, host):
         return {"db": "10.0.0.11", "lb-1": "10.0.0.31", "lb-2": "10.0.0.32"}[host]
 
-    def setting(self, host, name):
-        return {"nginx_listen_port": 80, "nginx_tls_port": 443}[name]
+    # The stack model's flows: the front's clients call 80 and 443 on the balancers.
+    model = {"flows": {host: [{"name": "front", "ports": [80, 443], "clients": True},
+                              {"name": "node_exporter", "ports": [9100], "clients": False}]
+                       for host in ("lb-1", "lb-2")}}
 
 
 def test_the_sweep_tries_every_listening_port_everywhere_and_opens_only_the_front_and_echo():
