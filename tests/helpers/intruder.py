@@ -94,22 +94,26 @@ def intruder_plan(topo):
         tcp("gossip", instance["peer_name"], instance["address"], instance["cluster_port"])
     for host in topo.hosts("loadbalancer"):
         tcp("nginx status", host, topo.address(host), topo.setting(host, "nginx_status_port"))
-    for host in topo.hosts("grafana"):
-        tcp("grafana", host, topo.address(host), topo.setting(host, "grafana_http_port"))
+    for host, endpoint in topo.model["endpoints"]["grafana"].items():
+        tcp("grafana", host, *_split(endpoint))
     # Every TLS port of a Go daemon (the stack model's endpoints), and the front: a client
     # offering only CBC-SHA1 suites.
     for tier in ("prometheus", "node_exporter", "remote_storage", "mysql_exporter", "nginx_exporter"):
         if topo.access(tier)["scheme"] == "https":
             for host, endpoint in topo.model["endpoints"][tier].items():
-                address, port = endpoint.rsplit(":", 1)
-                cbc(f"{host} {tier}", address.strip("[]"), port)
+                cbc(f"{host} {tier}", *_split(endpoint))
     if topo.access("alertmanager")["scheme"] == "https":
         for instance in topo.alertmanagers:
-            address, port = instance["web"].rsplit(":", 1)
-            cbc(f"{instance['peer_name']} alertmanager", address.strip("[]"), port)
-    for host in topo.hosts("loadbalancer") if front else []:
-        cbc(f"{host} front", topo.address(host), topo.setting(host, "nginx_tls_port"))
+            cbc(f"{instance['peer_name']} alertmanager", *_split(instance["web"]))
+    for host, endpoint in topo.model["endpoints"]["front"].items() if front else []:
+        cbc(f"{host} front", *_split(endpoint))
     return plan
+
+
+def _split(endpoint):
+    """``(address, port)`` of an ``address:port`` (``[v6]:port``) endpoint of the stack model."""
+    address, port = endpoint.rsplit(":", 1)
+    return address.strip("[]"), port
 
 
 def sweep_plan(topo, listening):
