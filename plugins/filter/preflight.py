@@ -143,6 +143,12 @@ _RETIRED = {
     "prometheus_remote_storage_port": "the replicas write to the port each remote_storage host listens on: set "
                                       "remote_storage_port for those hosts",
 }
+# The ports the stack's own jobs scraped where a host set none: the jobs now scrape the
+# port each host serves on (the stack model's endpoints: its setting, else the role's default).
+_RETIRED.update((f"prometheus_{tier}_port", f"the replicas scrape the port each host serves on: set {serving} "
+                 "for those hosts") for tier, serving in (
+    ("node_exporter", "node_exporter_port"), ("mysql_exporter", "mysql_exporter_port"),
+    ("nginx_exporter", "nginx_exporter_port"), ("grafana", "grafana_http_port")))
 
 
 def _scrape_job_problems(groups, hostvars, hosts, shard_count, problems):

@@ -207,7 +207,8 @@ def test_scrape_settings_must_agree_across_shards(tmp_path):
     def one_host_differs(groups):
         groups["prometheus"]["children"]["prometheus_shard_1"]["hosts"]["prom-s1-b"] = {
             "stack_address": "10.213.0.24", "prometheus_shard_mode": "hashmod",
-            "prometheus_scrape_configs": [{"job_name": "old"}], "prometheus_remote_storage_port": 9428}
+            "prometheus_scrape_configs": [{"job_name": "old"}], "prometheus_remote_storage_port": 9428,
+            "prometheus_mysql_exporter_port": 19104}
 
     inventory = scrape_jobs_inventory(tmp_path, [{"job_name": "app", "static_configs": [{"targets": ["a:1"]}]}],
                                       hosts_change=one_host_differs)
@@ -220,6 +221,8 @@ def test_scrape_settings_must_agree_across_shards(tmp_path):
         in output
     assert ("host prom-s1-b: prometheus_remote_storage_port is no longer read; the replicas write to the port each "
             "remote_storage host listens on: set remote_storage_port for those hosts") in output
+    assert ("host prom-s1-b: prometheus_mysql_exporter_port is no longer read; the replicas scrape the port each host "
+            "serves on: set mysql_exporter_port for those hosts") in output
 
 
 def test_scrape_jobs_may_read_other_hosts_and_a_broken_template_is_named(tmp_path):

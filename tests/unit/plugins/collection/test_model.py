@@ -95,7 +95,7 @@ def test_a_host_that_does_not_serve_the_tier_and_an_unknown_tier_are_refused():
     groups, hostvars = inventory()
     model = stack_model(groups, hostvars)
     with pytest.raises(AnsibleFilterError, match=r"host\(s\) am1 do not serve prometheus \(the hosts of prometheus "
-                       r"and prometheus_global do\)"):
+                       r"and prometheus_global do, unless they switch it off\)"):
         endpoints(["p0a", "am1"], model, "prometheus")
     with pytest.raises(AnsibleFilterError, match=r"'grafna' is not a tier of the stack model"):
         endpoints(["p0a"], model, "grafna")
@@ -103,6 +103,21 @@ def test_a_host_that_does_not_serve_the_tier_and_an_unknown_tier_are_refused():
     with pytest.raises(AnsibleFilterError, match=r"host 'g1' \(prometheus_port\)"):
         stack_model(groups, hostvars)
     assert "g1" not in stack_model(groups, hostvars, partial=True)["endpoints"]["prometheus"]
+
+
+def test_a_host_that_switches_its_exporter_off_does_not_serve_it():
+    groups = {"all": ["db1", "db2", "lb1"], "mysql": ["db1", "db2"], "loadbalancer": ["lb1"]}
+    hostvars = {"db1": {}, "db2": {"mysql_exporter_enabled": "false"}, "lb1": {"nginx_exporter_enabled": False}}
+    model = stack_model(groups, hostvars)
+    assert model["endpoints"]["mysql_exporter"] == {"db1": "db1:9104"}
+    assert model["endpoints"]["nginx_exporter"] == {}
+    # Its node_exporter and the rest stay; no flow reaches the exporter's port.
+    assert set(model["endpoints"]["node_exporter"]) == {"db1", "db2", "lb1"}
+    assert [f["name"] for f in model["flows"]["db1"]].count("mysql_exporter") == 1
+    assert "mysql_exporter" not in [f["name"] for f in model["flows"]["db2"]]
+    assert "nginx_exporter" not in [f["name"] for f in model["flows"]["lb1"]]
+    with pytest.raises(AnsibleFilterError, match=r"host\(s\) db2 do not serve mysql_exporter"):
+        endpoints(["db1", "db2"], model, "mysql_exporter")
 
 
 def test_the_certificates_are_the_pki_steps_and_its_plan_reads_them():

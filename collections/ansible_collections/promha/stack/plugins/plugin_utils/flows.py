@@ -50,6 +50,16 @@ FLOWS = (
 )
 
 
+# The exporters a role runs unless the host switches them off: such a host does not
+# serve the tier (no endpoint in the model, no flow, no scrape).
+SWITCHES = {"mysql_exporter": "mysql_exporter_enabled", "nginx_exporter": "nginx_exporter_enabled"}
+
+
+def switched_off(hostvars, host, name):
+    """Whether ``host`` switches off the exporter of flow or tier ``name`` (:data:`SWITCHES`)."""
+    return name in SWITCHES and not truthy(setting(hostvars, host, SWITCHES[name], True))
+
+
 def vrrp_protocol(hostvars, host):
     """VRRP's IP protocol on ``host``: ``ah`` (51) when keepalived authenticates advertisements
     (``keepalived_authentication``, default ah, none under ``stack_plain_http``), ``vrrp`` (112)
@@ -97,7 +107,7 @@ def stack_flows(groups, hostvars, addresses, shards, instances, port):
         if host in pairs:
             mine.append(_flow("prometheus", ("tcp",), [port(host, "prometheus_port")], pairs[host]))
         for name, group, protos, port_var, calling, operated in FLOWS:
-            if host not in members[group]:
+            if host not in members[group] or switched_off(hostvars, host, name):
                 continue
             if name == "vrrp":
                 protos = (vrrp_protocol(hostvars, host),)

@@ -18,7 +18,8 @@ questions several roles, the preflight, the scripts and the tests ask:
 ``endpoints``
     ``{tier: {host: "address:port"}}``: where each host of a tier's groups
     (:data:`SERVED_BY`) serves it, on the port its variable sets (access.TIERS), else
-    the role's default (access.PORTS);
+    the role's default (access.PORTS); a host that switches an exporter off
+    (``mysql_exporter_enabled``, ``nginx_exporter_enabled``) does not serve it;
 ``access``
     ``{tier: {tls, scheme, user, ca, password_file}}``: how a client reaches each tier
     of access.TIERS (access.tier_settings), from the variables of the first host
@@ -116,7 +117,7 @@ def stack_model(groups, hostvars, partial=False, problems=None):
         "alertmanagers": instances,
         "endpoints": {tier: {host: endpoint for host, endpoint in (
             (host, built(lambda host=host, tier=tier: _endpoint(hostvars, host, addresses[host], tier), None))
-            for host in _serving(groups, tier) if host in addresses) if endpoint is not None}
+            for host in _serving(groups, tier, hostvars) if host in addresses) if endpoint is not None}
             for tier in SERVED_BY},
         "access": built(lambda: tiers_access(groups, hostvars), {}),
         "certificates": built(lambda: pki.stack_certificates(groups, hostvars), []),
@@ -159,9 +160,11 @@ def run_model(variables):
     return model
 
 
-def _serving(groups, tier):
-    """The hosts of ``tier``'s groups, in inventory order, each once."""
-    return dict.fromkeys(host for group in SERVED_BY[tier] for host in groups.get(group) or [])
+def _serving(groups, tier, hostvars):
+    """The hosts of ``tier``'s groups, in inventory order, each once, but those that switch
+    the tier's exporter off (flows.SWITCHES)."""
+    return dict.fromkeys(host for group in SERVED_BY[tier] for host in groups.get(group) or []
+                         if not flows.switched_off(hostvars, host, tier))
 
 
 def serving_port(hostvars, host, port_var, caller="stack_model"):
@@ -185,7 +188,7 @@ def endpoints(hosts, model, tier):
     strangers = [host for host in hosts if host not in served]
     if strangers:
         raise AnsibleFilterError(f"endpoints: host(s) {', '.join(map(str, strangers))} do not serve {tier} (the "
-                                 f"hosts of {' and '.join(SERVED_BY[tier])} do)")
+                                 f"hosts of {' and '.join(SERVED_BY[tier])} do, unless they switch it off)")
     return sorted({served[host] for host in hosts})
 
 
