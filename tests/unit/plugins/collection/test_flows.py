@@ -13,9 +13,9 @@ GROUPS = {"all": ["p0a", "p0b", "g1", "am1", "am2", "lb1", "lb2", "db1"], "prome
 def hostvars():
     found = {host: {"stack_address": f"10.0.0.{number}"} for number, host in enumerate(GROUPS["all"], 1)}
     found["p0a"]["prometheus_shard"] = found["p0b"]["prometheus_shard"] = 0
-    found["am1"]["alertmanager_instances"] = [{"name": "a", "web_port": 19093, "cluster_port": 19094},
-                                              {"name": "b", "web_port": 29093, "cluster_port": 29094,
-                                               "address": "10.0.1.9"}]
+    # Two instances on am1, one of them on an address of its own.
+    first, second = {"name": "x", "web_port": 9093, "cluster_port": 9094, "address": "10.0.1.9"}, {"name": "y"}
+    found["am1"]["alertmanager_instances"] = [first, dict(second, web_port=9193, cluster_port=9194)]
     return found
 
 
@@ -49,7 +49,8 @@ def test_gossip_comes_from_the_other_hosts_instances_and_is_tcp_only_under_tls()
     model = stack_model(GROUPS, hostvars())
     am2 = flows_of(model, "am2")
     assert model["callers"][am2["alertmanager_gossip", ("tcp",)]["callers"]] == {"10.0.0.4": "am1", "10.0.1.9": "am1"}
-    assert flows_of(model, "am1")["alertmanager", ("tcp",)]["ports"] == [19093, 29093]
+    assert flows_of(model, "am1")["alertmanager", ("tcp",)]["ports"] == [9093, 9193]
+    assert flows_of(model, "am1")["alertmanager_gossip", ("tcp",)]["ports"] == [9094, 9194]
     variables = hostvars()
     variables["am2"]["alertmanager_cluster_tls_enabled"] = False
     assert ("alertmanager_gossip", ("tcp", "udp")) in flows_of(stack_model(GROUPS, variables), "am2")
