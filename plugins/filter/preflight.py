@@ -43,6 +43,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils import (
     alertmanager,
     firewall,
     flags,
+    flows,
     frontend,
     galera,
     inventory,
@@ -235,7 +236,7 @@ def _metrics_problems(groups, hostvars, problems):
     """nginx's metrics server on each balancer and Grafana's /metrics: ports of their own, and the
     exporters' account with a password nginx can check cheaply (16 characters or more)."""
     for host in groups.get("loadbalancer", []):
-        if str(_setting(hostvars, host, "nginx_exporter_enabled", True)).lower() in ("false", "no", "0", "off"):
+        if flows.switched_off(hostvars, host, "nginx_exporter"):  # the model's rule: no endpoint, no flow
             continue
         ports = {name: _setting(hostvars, host, name, default) for name, default in (
             ("nginx_exporter_port", 9113), ("nginx_exporter_local_port", 19113), ("nginx_listen_port", 80),
