@@ -5,7 +5,7 @@ from ansible.errors import AnsibleFilterError, AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.model import LookupModule
 from ansible_collections.promha.stack.plugins.plugin_utils.access import TIERS
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import host_ports
-from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, endpoints, stack_model
+from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, endpoints, stack_model, stack_view
 
 
 def inventory():
@@ -89,6 +89,43 @@ def test_endpoints_are_what_host_ports_gave_for_the_same_hosts():
     for hosts in (groups["prometheus"], ["p1a", "p1b"], ["g1"], groups["prometheus"] + ["p0a"]):
         assert endpoints(hosts, model, "prometheus") == host_ports(hosts, hostvars, 9090, port_var="prometheus_port")
     assert endpoints([], model, "prometheus") == []
+
+
+def test_grafanas_gossip_endpoints_are_its_ha_port_else_the_roles_default():
+    groups, hostvars = inventory()
+    groups["grafana"] = ["p0a", "g1", "am2"]
+    hostvars["g1"]["grafana_ha_port"] = 19094
+    model = stack_model(groups, hostvars)
+    assert model["endpoints"]["grafana_ha"] == {"p0a": "10.0.0.1:9094", "g1": "10.0.0.5:19094", "am2": "10.0.0.7:9094"}
+    # What the role's ha_peers was before the model: every other instance, on its port.
+    for host in groups["grafana"]:
+        others = [h for h in groups["grafana"] if h != host]
+        assert endpoints(others, model, "grafana_ha") == host_ports(
+            groups["grafana"], hostvars, 9094, port_var="grafana_ha_port", exclude=host)
+
+
+def test_a_hosts_view_is_the_shared_model_and_its_own_part():
+    groups, hostvars = inventory()
+    groups.update(grafana=["am1"], remote_storage=["am2"])
+    model = stack_model(groups, hostvars)
+    view = stack_view("p1a", model)
+    assert (view["host"], view["address"], view["shard"], view["replicas"]) == ("p1a", "fd00::3", 1, ["p1a", "p1b"])
+    assert view["serves"] == {"prometheus": "[fd00::3]:9090", "node_exporter": "[fd00::3]:9100"}
+    assert view["instances"] == [] and view["flows"] == model["flows"]["p1a"]
+    assert {c["service"] for c in view["certificates"]} >= {"prometheus", "node-exporter"}
+    assert all(c["host"] == "p1a" for c in view["certificates"])
+    # The shared parts are the model's own objects, not copies.
+    assert all(view[part] is model[part] for part in ("addresses", "endpoints", "access", "shards", "alertmanagers"))
+    assert endpoints(["am2"], view, "remote_storage") == ["10.0.0.7:8428"]
+    glob, am1 = stack_view("g1", model), stack_view("am1", model)
+    assert (glob["shard"], glob["replicas"]) == ("global", ["g1"])
+    assert (am1["shard"], am1["replicas"]) == (None, [])
+    assert [i["name"] for i in am1["instances"]] == ["a", "b"]
+    assert set(am1["serves"]) == {"node_exporter", "grafana", "grafana_ha"}
+    with pytest.raises(AnsibleFilterError, match=r"host 'p9' is not in the stack model"):
+        stack_view("p9", model)
+    with pytest.raises(AnsibleFilterError, match=r"expects the stack model"):
+        stack_view("p1a", {"shards": {}})
 
 
 def test_a_host_that_does_not_serve_the_tier_and_an_unknown_tier_are_refused():

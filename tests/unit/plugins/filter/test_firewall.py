@@ -3,6 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.firewall import firewall_rules
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model, stack_view
 
 GROUPS = {
     "all": ["prom-s0-a", "prom-s0-b", "prom-g", "am-1", "am-2", "vm-1", "db-1", "graf-1", "graf-2", "lb-1", "lb-2"],
@@ -45,6 +46,14 @@ def test_every_host_opens_ssh_to_the_admins_and_node_exporter_to_prometheus_only
     assert found["mysql_exporter", "tcp"]["v4"] == ["10.0.0.21", "10.0.0.22"]
     assert set(found) == {("icmp", "icmp"), ("icmpv6", "icmpv6"), ("ssh", "tcp"), ("node_exporter", "tcp"),
                           ("mysql", "tcp"), ("mysql_exporter", "tcp")}
+
+
+def test_a_hosts_view_gives_the_plan_the_model_gives_and_another_hosts_view_is_refused():
+    model = stack_model(GROUPS, HOSTVARS)
+    for host in GROUPS["all"]:
+        assert rules(host, model=stack_view(host, model)) == rules(host, model=model) == rules(host)
+    with pytest.raises(AnsibleFilterError, match=r"got the stack view of 'lb-2', not of 'lb-1'"):
+        rules("lb-1", model=stack_view("lb-2", model))
 
 
 def test_only_the_icmp_types_a_host_needs_are_accepted():

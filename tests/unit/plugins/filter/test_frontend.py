@@ -15,6 +15,7 @@ from ansible_collections.promha.stack.plugins.plugin_utils.frontend import (
     secret_problem,
     secret_problems,
 )
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model, stack_view
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -93,12 +94,22 @@ HOSTVARS = {
 }
 
 
-TWO_SHARDS = {"shards": {0: ["p1"], 1: ["p3"]}, "global": []}
-TWO_SHARDS_AND_GLOBAL = {"shards": {0: ["p1"], 1: ["p3"]}, "global": ["g1"]}
+def model_of(shards, global_hosts=()):
+    """The stack model of HOSTVARS' Prometheus hosts in ``shards`` and on the global tier."""
+    hostvars = {host: dict(HOSTVARS[host], prometheus_shard=shard, prometheus_min_replicas=1)
+                for shard, hosts in shards.items() for host in hosts}
+    hostvars.update({host: HOSTVARS[host] for host in global_hosts})
+    members = [host for hosts in shards.values() for host in hosts]
+    return stack_model({"all": members + list(global_hosts), "prometheus": members,
+                        "prometheus_global": list(global_hosts)}, hostvars)
+
+
+TWO_SHARDS = model_of({0: ["p1"], 1: ["p3"]})
+TWO_SHARDS_AND_GLOBAL = model_of({0: ["p1"], 1: ["p3"]}, ["g1"])
 
 
 def test_prometheus_upstreams_one_per_shard_then_global():
-    upstreams = prometheus_upstreams({"shards": {1: ["p3", "p4"], 0: ["p1", "p2"]}, "global": ["g1"]}, HOSTVARS)
+    upstreams = prometheus_upstreams(model_of({1: ["p3", "p4"], 0: ["p1", "p2"]}, ["g1"]))
     assert upstreams == [
         {"name": "prometheus_shard_0", "path": "/prometheus/shard-0/",
          "servers": ["10.0.0.21:9090", "10.0.0.22:9090"]},
@@ -106,14 +117,21 @@ def test_prometheus_upstreams_one_per_shard_then_global():
          "servers": ["10.0.0.23:9091", "10.0.0.24:9090"]},
         {"name": "prometheus_global", "path": "/prometheus/global/", "servers": ["10.0.0.31:9090"]},
     ]
-    assert prometheus_upstreams({"shards": {}, "global": []}, HOSTVARS) == []
+    # A host's view serves as well as the model.
+    assert prometheus_upstreams(stack_view("p1", model_of({0: ["p1"]}))) == [
+        {"name": "prometheus_shard_0", "path": "/prometheus/shard-0/", "servers": ["10.0.0.21:9090"]}]
+    assert prometheus_upstreams({"shards": {}, "global": [], "endpoints": {"prometheus": {}}}) == []
     with pytest.raises(AnsibleFilterError, match="expects the stack model"):
-        prometheus_upstreams(["p1", "p2"], HOSTVARS)
+        prometheus_upstreams(["p1", "p2"])
+    with pytest.raises(AnsibleFilterError, match="expects the stack model"):
+        prometheus_upstreams({"shards": {0: ["p1"]}, "global": []})
+    with pytest.raises(AnsibleFilterError, match="no Prometheus endpoint for p2"):
+        prometheus_upstreams({"shards": {0: ["p1", "p2"]}, "endpoints": {"prometheus": {"p1": "10.0.0.21:9090"}}})
 
 
 def test_grafana_datasources_default_is_global_else_shard_0():
     with_global = grafana_prometheus_datasources(
-        prometheus_upstreams(TWO_SHARDS_AND_GLOBAL, HOSTVARS), "http://10.0.0.70/")
+        prometheus_upstreams(TWO_SHARDS_AND_GLOBAL), "http://10.0.0.70/")
     assert [(s["name"], s["url"], s["isDefault"]) for s in with_global] == [
         ("Prometheus shard 0", "http://10.0.0.70/prometheus/shard-0", False),
         ("Prometheus shard 1", "http://10.0.0.70/prometheus/shard-1", False),
@@ -121,19 +139,19 @@ def test_grafana_datasources_default_is_global_else_shard_0():
     ]
     assert [s["uid"] for s in with_global] == [
         "promha-prometheus-shard-0", "promha-prometheus-shard-1", "promha-prometheus-global"]
-    shards_only = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS, HOSTVARS), "http://lb")
+    shards_only = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS), "http://lb")
     assert [s["isDefault"] for s in shards_only] == [True, False]
     assert grafana_provisioning_problems({"apiVersion": 1, "datasources": with_global}, "datasources") == []
     with pytest.raises(AnsibleFilterError, match="expected prometheus_upstreams"):
         grafana_prometheus_datasources("prometheus_shard_0", "http://lb")
     assert all("basicAuth" not in s and "secureJsonData" not in s for s in with_global)
     beside_storage = grafana_prometheus_datasources(
-        prometheus_upstreams(TWO_SHARDS_AND_GLOBAL, HOSTVARS), "http://lb", default="")
+        prometheus_upstreams(TWO_SHARDS_AND_GLOBAL), "http://lb", default="")
     assert [s["isDefault"] for s in beside_storage] == [False, False, False]
 
 
 def test_grafana_prometheus_datasources_send_basic_auth_when_prometheus_wants_it():
-    sources = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS, HOSTVARS), "https://lb",
+    sources = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS), "https://lb",
                                              basic_auth_user="promha", basic_auth_password="k3v9-Qz81-pLm2")
     assert [(s["basicAuth"], s["basicAuthUser"], s["secureJsonData"]) for s in sources] == [
         (True, "promha", {"basicAuthPassword": "k3v9-Qz81-pLm2"})] * 2
@@ -142,13 +160,13 @@ def test_grafana_prometheus_datasources_send_basic_auth_when_prometheus_wants_it
 
 def test_grafana_prometheus_datasources_check_an_https_front_against_its_ca():
     ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    sources = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS, HOSTVARS), "https://10.0.0.70",
+    sources = grafana_prometheus_datasources(prometheus_upstreams(TWO_SHARDS), "https://10.0.0.70",
                                              basic_auth_user="promha", basic_auth_password="k3v9-Qz81-pLm2", ca_pem=ca)
     for source in sources:
         assert source["jsonData"] == {"httpMethod": "POST", "tlsAuthWithCACert": True}
         assert source["secureJsonData"] == {"basicAuthPassword": "k3v9-Qz81-pLm2", "tlsCACert": ca}
     # A plain-HTTP front has no certificate to check: the CA is not sent.
-    one_shard = prometheus_upstreams({"shards": {0: ["p1"]}}, HOSTVARS)
+    one_shard = prometheus_upstreams(model_of({0: ["p1"]}))
     plain = grafana_prometheus_datasources(one_shard, "http://10.0.0.70", ca_pem=ca)
     assert "secureJsonData" not in plain[0] and "tlsAuthWithCACert" not in plain[0]["jsonData"]
 

@@ -110,8 +110,8 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     """The inbound flows ``host`` accepts: ``[{name, proto, ports, v4, v6, anywhere}]``, the ICMP
     entries (with ``types``) first, then the flows sorted by name.
 
-    ``model`` is the stack model (the role passes the one preflight computed for the
-    run, preflight its own for every host's plan); without it, it is computed here.
+    ``model`` is the stack model or the host's view of it (stack_view: the role passes
+    its view, preflight its own model for every host's plan); without it, it is computed here.
     """
     if not isinstance(groups, dict) or "all" not in groups:
         raise AnsibleFilterError("firewall_rules: expects the groups mapping (with 'all')")
@@ -120,7 +120,11 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
     if model is None:
         model = stack_model(groups, hostvars)
+    if "host" in model and model["host"] != host:
+        raise AnsibleFilterError(f"firewall_rules: got the stack view of {model['host']!r}, not of {host!r}")
     addresses = model["addresses"]
+    # The host's flows: its view's (stack_view), else the model's entry for it.
+    own_flows = model["flows"] if "host" in model else model["flows"].get(host, [])
     admin = _networks("firewall_rules", admin_sources, "firewall_admin_sources")
     if not admin[0] and not admin[1]:
         raise AnsibleFilterError(f"firewall_rules: firewall_admin_sources of {host!r} is empty: SSH would be "
@@ -145,7 +149,7 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
     macs = {}
     allow("ssh", ("tcp",), {port_number("firewall_rules", ssh_port, "ssh_port")}, admin)
     # The stack's own traffic (the model's flows, flows.py), with the operators where they call too.
-    for flow in model["flows"].get(host, []):
+    for flow in own_flows:
         name, protos, ports = flow["name"], flow["protos"], set(flow["ports"])
         if name == "vrrp":
             # Each peer's advertisements only from its own link-layer address, where its facts

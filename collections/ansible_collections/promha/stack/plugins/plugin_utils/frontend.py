@@ -21,8 +21,8 @@ Filters
     ``[{'user': ..., 'host': ...}]``: root outside localhost, anonymous accounts,
     and grafana accounts for addresses that are no longer Grafana hosts.
 ``prometheus_upstreams``
-    ``lookup('promha.stack.model') | prometheus_upstreams(hostvars)`` (the stack model's
-    shards and global tier) -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
+    ``_nginx_view | prometheus_upstreams`` (the stack model's, or a host's view's, shards,
+    global tier and Prometheus endpoints) -> ``[{'name': 'prometheus_shard_0', 'path': '/prometheus/shard-0/',
     'servers': ['10.0.0.21:9090', ...]}, ..., {'name': 'prometheus_global', ...}]``.
 ``front_probes``
     ``'https://10.0.0.70' | front_probes(upstreams, alertmanager=true, storage=true, grafana=false)``
@@ -116,24 +116,26 @@ def mysql_stale_accounts(users, grafana_user, client_hosts):
     return stale
 
 
-def prometheus_upstreams(model, hostvars, port=9090, port_var="prometheus_port"):
-    """One upstream per Prometheus shard (its replicas), plus one for the global tier, from the stack model."""
-    if not isinstance(model, dict) or not isinstance(model.get("shards", {}), dict):
-        raise AnsibleFilterError(f"prometheus_upstreams: expects the stack model (shards, global), got {model!r}")
-    upstreams = []
-    for shard, replicas in sorted(model.get("shards", {}).items(), key=lambda item: int(item[0])):
-        upstreams.append({
-            "name": f"prometheus_shard_{shard}",
-            "path": f"/prometheus/shard-{shard}/",
-            "servers": inventory.host_ports(replicas, hostvars, port, port_var=port_var),
-        })
+def prometheus_upstreams(model):
+    """One upstream per Prometheus shard (its replicas), plus one for the global tier, from the
+    stack model (or a host's view of it): its shards, global tier and Prometheus endpoints."""
+    if not isinstance(model, dict) or not isinstance(model.get("shards", {}), dict) \
+            or not isinstance((model.get("endpoints") or {}).get("prometheus"), dict):
+        raise AnsibleFilterError("prometheus_upstreams: expects the stack model (shards, global, endpoints), "
+                                 f"got {model!r}")
+    served = model["endpoints"]["prometheus"]
+
+    def servers(hosts):
+        missing = [host for host in hosts if host not in served]
+        if missing:
+            raise AnsibleFilterError(f"prometheus_upstreams: no Prometheus endpoint for {', '.join(missing)}")
+        return sorted({served[host] for host in hosts})
+
+    upstreams = [{"name": f"prometheus_shard_{shard}", "path": f"/prometheus/shard-{shard}/", "servers": servers(replicas)}
+                 for shard, replicas in sorted(model.get("shards", {}).items(), key=lambda item: int(item[0]))]
     global_hosts = model.get("global") or []
     if global_hosts:
-        upstreams.append({
-            "name": "prometheus_global",
-            "path": "/prometheus/global/",
-            "servers": inventory.host_ports(global_hosts, hostvars, port, port_var=port_var),
-        })
+        upstreams.append({"name": "prometheus_global", "path": "/prometheus/global/", "servers": servers(global_hosts)})
     return upstreams
 
 

@@ -17,8 +17,9 @@ questions several roles, the preflight, the scripts and the tests ask:
     address, web_port, cluster_port, web, cluster);
 ``endpoints``
     ``{tier: {host: "address:port"}}``: where each host of a tier's groups
-    (:data:`SERVED_BY`) serves it, on the port its variable sets (access.TIERS), else
-    the role's default (access.PORTS); a host that switches an exporter off
+    (:data:`SERVED_BY`) serves it, on the port its variable sets (:data:`PORT_OF`: the
+    tier's in access.TIERS, ``grafana_ha_port`` for Grafana's alerting gossip,
+    ``grafana_ha``), else the role's default (access.PORTS); a host that switches an exporter off
     (``mysql_exporter_enabled``, ``nginx_exporter_enabled``) does not serve it;
 ``access``
     ``{tier: {tls, scheme, user, ca, password_file}}``: how a client reaches each tier
@@ -39,7 +40,8 @@ questions several roles, the preflight, the scripts and the tests ask:
 playbooks/preflight.yml computes it once per run and sets it on every host of the
 run as ``_stack_model``. The roles read it through the ``promha.stack.model``
 lookup, which computes it from the inventory where that did not happen (a role
-included on its own); tests/helpers/topology.py reads the same function.
+included on its own), each through its host's view (``stack_view``);
+tests/helpers/topology.py reads the same function.
 
 Filters
 -------
@@ -51,6 +53,17 @@ Filters
     on those hosts (upstreams, targets, peers); a host that does not serve the tier
     is refused, naming it. Example: ``groups['grafana'] |
     endpoints(lookup('promha.stack.model'), 'grafana')``
+``stack_view``
+    ``host | stack_view(model)`` -> ``host``'s view of the stack, what its roles read:
+    the model's shared parts as they are (``addresses``, ``endpoints``, ``access``,
+    ``shards``, ``global``, ``alertmanagers``; the ``endpoints`` filter takes the view as the
+    model), and the host's own: ``address``; ``serves`` (``{tier: "address:port"}``,
+    each tier it serves); ``shard`` (its Prometheus shard's index, ``'global'`` on the
+    global tier, else None) and ``replicas`` (the hosts of that shard or tier, itself
+    among them); ``instances`` (its Alertmanager instances); ``flows`` (its inbound
+    flows) and ``certificates`` (those issued to it). A host the model does not know is
+    refused, naming it. Example: ``_prometheus_view: "{{ inventory_hostname |
+    stack_view(lookup('promha.stack.model')) }}"``
 """
 
 from __future__ import annotations
@@ -67,9 +80,13 @@ DEFAULT_MIN_REPLICAS = 2
 # per host, are ``alertmanagers``).
 SERVED_BY = {"prometheus": ("prometheus", "prometheus_global"), "node_exporter": ("all",),
              "remote_storage": ("remote_storage",), "mysql_exporter": ("mysql",), "grafana": ("grafana",),
-             "nginx_exporter": ("loadbalancer",), "front": ("loadbalancer",)}
+             "nginx_exporter": ("loadbalancer",), "front": ("loadbalancer",), "grafana_ha": ("grafana",)}
+# The variable of the port each of those serves on: the tier's (access.TIERS), and for
+# Grafana's alerting gossip (ha_peers), which only the other Grafana instances call, its own.
+PORT_OF = dict({tier: TIERS[tier].port for tier in SERVED_BY if tier in TIERS}, grafana_ha="grafana_ha_port")
 # Whose variables say how each tier of access.TIERS is reached: the hosts that serve it.
-ACCESS_FROM = dict(SERVED_BY, alertmanager=("alertmanager",), grafana_metrics=("grafana",))
+ACCESS_FROM = dict({tier: SERVED_BY[tier] for tier in SERVED_BY if tier in TIERS},
+                   alertmanager=("alertmanager",), grafana_metrics=("grafana",))
 
 
 def min_replicas(groups, hostvars):
@@ -175,7 +192,7 @@ def serving_port(hostvars, host, port_var, caller="stack_model"):
 
 
 def _endpoint(hostvars, host, address, tier):
-    return inventory.join_host_port(address, serving_port(hostvars, host, TIERS[tier].port))
+    return inventory.join_host_port(address, serving_port(hostvars, host, PORT_OF[tier]))
 
 
 def endpoints(hosts, model, tier):
@@ -192,4 +209,39 @@ def endpoints(hosts, model, tier):
     return sorted({served[host] for host in hosts})
 
 
-FilterModule = filter_module(stack_model, endpoints)
+# The parts of the model every host's view shares, as they are.
+SHARED = ("addresses", "endpoints", "access", "shards", "global", "alertmanagers", "callers")
+
+
+def stack_view(host, model):
+    """``host``'s view of the stack: the model's shared parts, its address, the tiers it serves,
+    its shard and that shard's replicas, its Alertmanager instances, flows and certificates."""
+    if not isinstance(model, dict) or "addresses" not in model:
+        raise AnsibleFilterError(f"stack_view: expects the stack model (lookup('promha.stack.model')), got {model!r}")
+    host = str(host)
+    if host not in model["addresses"]:
+        raise AnsibleFilterError(f"stack_view: host {host!r} is not in the stack model (its address could not be "
+                                 "built, or it is not in the inventory)")
+    shard, replicas = None, []
+    if host in (model.get("global") or []):
+        shard, replicas = "global", list(model["global"])
+    else:
+        for index, members in (model.get("shards") or {}).items():
+            if host in members:
+                shard, replicas = int(index), list(members)
+                break
+    view = {part: model.get(part) for part in SHARED}
+    view.update({
+        "host": host,
+        "address": model["addresses"][host],
+        "serves": {tier: served[host] for tier, served in (model.get("endpoints") or {}).items() if host in served},
+        "shard": shard,
+        "replicas": replicas,
+        "instances": [i for i in model.get("alertmanagers") or [] if i["host"] == host],
+        "flows": (model.get("flows") or {}).get(host, []),
+        "certificates": [c for c in model.get("certificates") or [] if c["host"] == host],
+    })
+    return view
+
+
+FilterModule = filter_module(stack_model, endpoints, stack_view)
