@@ -2,8 +2,10 @@
 """Check every role's meta/argument_specs.yml against its defaults/main.yml.
 
 Each public variable in defaults must be documented in the spec with the same
-default, and the spec must not document variables that have no default unless
-they are marked required. Exits 1 listing every difference.
+default (a template as the same expression, whitespace aside; a spec may give a
+template's default as a plain value of its type instead), and the spec must not
+document variables that have no default unless they are marked required.
+Exits 1 listing every difference.
 """
 
 import sys
@@ -12,6 +14,16 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _same_default(value, documented):
+    """Whether the spec documents the default ``value``: the same value, or for a template the
+    same expression (whitespace aside), or a plain value standing for a template."""
+    if isinstance(value, str) and "{{" in value:
+        if isinstance(documented, str) and "{{" in documented:
+            return value.split() == documented.split()
+        return True
+    return value == documented
 
 
 def main():
@@ -29,8 +41,7 @@ def main():
         for name, value in defaults.items():
             if name not in options:
                 problems.append(f"{role.name}: default {name} is not in meta/argument_specs.yml")
-            elif "default" in options[name] and options[name]["default"] != value and not (
-                    isinstance(value, str) and "{{" in value):
+            elif "default" in options[name] and not _same_default(value, options[name]["default"]):
                 problems.append(f"{role.name}: {name} default differs: defaults {value!r} vs spec "
                                 f"{options[name]['default']!r}")
         for name, option in options.items():
