@@ -149,6 +149,14 @@ def test_the_lookup_reads_secrets_and_tiers(tmp_path):
     assert lookup.run(["tier", "alertmanager"], dict(variables, _stack_model=model))[0]["scheme"] == "http"
     with pytest.raises(AnsibleLookupError, match="unknown tier 'alert'"):
         lookup.run(["tier", "alert"], variables)
+    # Several tiers at once, by name, each as the tier term gives it.
+    tiers = lookup.run(["tiers", "alertmanager", "node_exporter"], variables)[0]
+    assert list(tiers) == ["alertmanager", "node_exporter"]
+    assert tiers["alertmanager"] == lookup.run(["tier", "alertmanager"], variables)[0]
+    assert (tiers["node_exporter"]["user"], tiers["node_exporter"]["password"]) == ("promha", "")
+    assert lookup.run(["tiers"], variables) == [{}]
+    with pytest.raises(AnsibleLookupError, match="unknown tier 'graf'"):
+        lookup.run(["tiers", "front", "graf"], variables)
 
 
 def test_the_lookup_renders_a_variable_written_as_a_template(tmp_path):

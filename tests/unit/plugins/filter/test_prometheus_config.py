@@ -4,12 +4,58 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.prometheus import (
     FilterModule,
+    prometheus_called_tiers,
+    prometheus_clients,
     remote_write_configs,
     retention_size,
     rule_file_specs,
 )
 
 VALIDATE = "/usr/bin/promtool check rules %s"
+WEB = "/etc/prometheus/web"
+
+
+def test_a_replica_calls_the_exporters_some_host_serves_and_grafana_and_the_front_when_asked():
+    view = {"endpoints": {"mysql_exporter": {"db-1": "10.0.0.51:9104"}, "nginx_exporter": {}}}
+    assert prometheus_called_tiers(view) == ["alertmanager", "node_exporter", "remote_storage", "mysql_exporter"]
+    assert prometheus_called_tiers(view, grafana="true", front=True)[-2:] == ["grafana_metrics", "front"]
+    with pytest.raises(AnsibleFilterError, match="expects the stack model or a host's view"):
+        prometheus_called_tiers(["alertmanager"])
+
+
+def test_the_clients_of_a_replica_with_tls_and_accounts(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    reached = {"tls": True, "user": "promha", "password": "pw", "ca": str(ca)}
+    tiers = {"alertmanager": reached, "remote_storage": dict(reached, user=""), "grafana_metrics": reached,
+             "front": dict(reached, user="")}
+    found = prometheus_clients(tiers, {"tls": True, "user": "promha", "password": "own"}, WEB, "prometheus",
+                               blackbox_ca="/etc/prometheus/blackbox/ca.crt")
+    # Grafana's /metrics takes the client files and the jobs' tier name "grafana".
+    assert sorted(found["tiers"]) == ["alertmanager", "front", "grafana", "remote_storage"]
+    assert found["blocks"]["grafana"] == {"scheme": "https", "tls_config": {"ca_file": f"{WEB}/grafana-ca.crt"},
+                                          "basic_auth": {"username": "promha", "password_file": f"{WEB}/grafana.password"}}
+    own = {"scheme": "https", "tls_config": {"ca_file": f"{WEB}/ca.crt"},
+           "basic_auth": {"username": "promha", "password_file": f"{WEB}/client.password"}}
+    assert found["blocks"]["prometheus"] == own
+    assert found["blocks"]["blackbox"] == dict(own, tls_config={"ca_file": "/etc/prometheus/blackbox/ca.crt"})
+    assert [f["path"] for f in found["files"]] == [
+        f"{WEB}/client.password", f"{WEB}/alertmanager.password", f"{WEB}/alertmanager-ca.crt", f"{WEB}/front-ca.crt",
+        f"{WEB}/grafana.password", f"{WEB}/grafana-ca.crt", f"{WEB}/remote_storage-ca.crt"]
+    assert found["files"][0]["secret_content"] == "own" and found["files"][1]["secret_content"] == "pw"
+    assert found["front_modules"] == {
+        "prometheus": own["basic_auth"], "storage": {}, "grafana": {},
+        "alertmanager": {"username": "promha", "password_file": f"{WEB}/alertmanager.password"}}
+
+
+def test_the_clients_of_a_plain_replica_send_nothing():
+    plain = {"tls": False, "user": "", "password": "", "ca": ""}
+    found = prometheus_clients({"alertmanager": plain, "node_exporter": plain}, {"tls": False, "user": ""}, WEB, "p")
+    assert found["files"] == []
+    assert found["blocks"] == {"alertmanager": {}, "node_exporter": {}, "prometheus": {}, "blackbox": {}}
+    assert found["front_modules"] == {"prometheus": {}, "alertmanager": {}, "storage": {}, "grafana": {}}
+    with pytest.raises(AnsibleFilterError, match="expects {tier: access}"):
+        prometheus_clients({"grafana": plain}, {}, WEB, "p")
 
 
 def test_the_default_rules_then_each_site_file_under_its_base_name(tmp_path):
@@ -43,7 +89,8 @@ def test_a_missing_file_and_a_string_are_clear_errors(tmp_path):
         rule_file_specs([str(tmp_path / "none.yml")], "/r", "prometheus")
     with pytest.raises(AnsibleFilterError, match="must be a list"):
         rule_file_specs("rules.yml", "/r", "prometheus")
-    assert set(FilterModule().filters()) == {"rule_file_specs", "remote_write_configs", "retention_size"}
+    assert set(FilterModule().filters()) == {"rule_file_specs", "remote_write_configs", "retention_size",
+                                             "prometheus_called_tiers", "prometheus_clients"}
 
 
 def test_remote_write_goes_to_every_storage_node_with_the_tiers_access():

@@ -23,7 +23,7 @@ description:
     tier's password variable, else the generated credential.
 options:
   _terms:
-    description: The setting, and for C(credential), C(secret), C(tier), C(cert) and C(key) its name.
+    description: The setting, and for C(credential), C(secret), C(tier), C(cert) and C(key) its name (for C(tiers), names).
     required: true
   host:
     description:
@@ -38,6 +38,7 @@ alertmanager_web_tls_cert_src: "{{ lookup('promha.stack.access', 'cert', 'alertm
 backup_secrets_dir: "{{ lookup('promha.stack.access', 'secrets', host=groups['all'][0]) }}"
 node_exporter_web_basic_auth_password: "{{ lookup('promha.stack.access', 'secret', 'node_exporter_web') }}"
 grafana_remote_storage_basic_auth_username: "{{ lookup('promha.stack.access', 'tier', 'remote_storage').user }}"
+_prometheus_tiers: "{{ lookup('promha.stack.access', 'tiers', 'alertmanager', 'node_exporter') }}"
 """
 
 RETURN = r"""
@@ -90,22 +91,26 @@ class LookupModule(LookupBase):
             return [credential_path(access, rest[0])]
         if what == "secret" and len(rest) == 1:
             return [secret(access, rest[0])]
-        if what == "tier" and len(rest) == 1:
-            if rest[0] not in TIERS:
-                raise AnsibleLookupError(f"promha.stack.access: unknown tier {rest[0]!r}; one of {', '.join(TIERS)}")
-            # The tier's settings are the run's stack model's (one answer for every client),
+        if (what == "tier" and len(rest) == 1) or what == "tiers":
+            unknown = [name for name in rest if name not in TIERS]
+            if unknown:
+                raise AnsibleLookupError(f"promha.stack.access: unknown tier {unknown[0]!r}; one of {', '.join(TIERS)}")
+            # The tiers' settings are the run's stack model's (one answer for every client),
             # computed here (that part alone) where the run set none.
             model = variables.get("_stack_model")
             tiers = model["access"] if model is not None else tiers_access(
                 inventory.plain_groups(variables.get("groups") or {}), inventory.HostVarsView(variables.get("hostvars") or {}))
-            settings = tiers[rest[0]]
-            found = {key: settings[key] for key in ("tls", "scheme", "user", "ca")}
-            return [dict(found, password=tier_password(rest[0], settings, value))]
+
+            def reached(tier):
+                settings = tiers[tier]
+                found = {key: settings[key] for key in ("tls", "scheme", "user", "ca")}
+                return dict(found, password=tier_password(tier, settings, value))
+            return [reached(rest[0])] if what == "tier" else [{tier: reached(tier) for tier in rest}]
         host = str(variables.get("inventory_hostname", ""))
         if what in ("cert", "key") and len(rest) == 1:
             return [web_files(access, host, rest[0])[what]]
         if what in ("gossip_cert", "gossip_key") and not rest:
             return [gossip_files(access, host)[what.split("_")[1]]]
         raise AnsibleLookupError(f"promha.stack.access: unknown setting {terms!r}; use one of {', '.join(_SIMPLE)}, "
-                                 "credential <name>, secret <name>, tier <name>, cert <service>, key <service>, "
+                                 "credential <name>, secret <name>, tier <name>, tiers <name>..., cert <service>, key <service>, "
                                  "gossip_cert, gossip_key")
