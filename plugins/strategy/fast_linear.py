@@ -11,7 +11,10 @@ It also loads the filter and test plugins once, in the controller's main
 process, before any worker is forked: otherwise every worker (one per host and
 task) imports every file under plugins/filter/ again the first time it renders
 a filter. Sampled with py-spy on a warm lab run, those imports were the largest
-single cost of the workers' CPU time.
+single cost of the workers' CPU time. The same holds for the lookups: Ansible's
+own, and the shipped collection's (promha.stack's model, view and access, which
+the roles' variables read), whose modules Ansible compiles from source on every
+import.
 
 Plays with ``connection: local`` (the controller only: preflight, molecule's
 create and destroy, which use ``async`` tasks Mitogen's local connection
@@ -28,18 +31,28 @@ release removes them, set ``strategy = linear`` in ansible.cfg.
 
 from __future__ import annotations
 
-from ansible.plugins.loader import filter_loader, test_loader
+from pathlib import Path
+
+from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
 from ansible.utils.display import Display
+
+# The lookups of the collection shipped with the repository (promha.stack).
+_COLLECTION_LOOKUPS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/promha/stack/plugins/lookup"
 
 
 def _preload_jinja_plugins():
-    """Import every filter and test plugin here, so forked workers inherit them loaded."""
-    for loader in (filter_loader, test_loader):
+    """Import every filter, test and lookup plugin here, so forked workers inherit them loaded."""
+    for loader in (filter_loader, test_loader, lookup_loader):
         try:
-            for _plugin in loader.all():
+            for _plugin in loader.all(class_only=loader is lookup_loader):
                 pass
         except Exception as exc:  # noqa: BLE001 - a speed-up only; the workers load them anyway
             Display().vvv(f"fast_linear: could not preload {loader.type} plugins: {exc}")
+    for path in sorted(_COLLECTION_LOOKUPS.glob("[a-z]*.py")):
+        try:
+            lookup_loader.get(f"promha.stack.{path.stem}", class_only=True)
+        except Exception as exc:  # noqa: BLE001 - as above
+            Display().vvv(f"fast_linear: could not preload the lookup promha.stack.{path.stem}: {exc}")
 
 try:
     import ansible_mitogen.loaders

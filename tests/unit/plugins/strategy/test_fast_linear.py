@@ -52,6 +52,19 @@ def test_filters_are_loaded_before_the_workers_fork():
     assert {"shard_scrape_configs", "inventory_scrape_jobs", "inventory_problems"} <= set(loaded)
 
 
+def test_the_lookups_are_loaded_before_the_workers_fork(monkeypatch):
+    from ansible.plugins.loader import lookup_loader
+
+    asked = []
+    monkeypatch.setattr(lookup_loader, "get", lambda name, *args, **kwargs: asked.append(name))
+    monkeypatch.setattr(lookup_loader, "all", lambda *args, **kwargs: asked.append("all") or iter(()))
+    load("fast_linear_e")._preload_jinja_plugins()
+    # Ansible's own lookups loaded here, and the collection's each by name (what the roles'
+    # variables read), so that a worker finds them imported instead of compiling them again.
+    assert asked[0] == "all"
+    assert {"promha.stack.model", "promha.stack.view", "promha.stack.access"} <= set(asked)
+
+
 def test_controller_only_plays_run_the_stock_linear_strategy(monkeypatch):
     pytest.importorskip("ansible_mitogen")
     import ansible_mitogen.strategy
