@@ -3,6 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleLookupError
 from ansible_collections.promha.stack.plugins.lookup.model import LookupModule
+from ansible_collections.promha.stack.plugins.lookup.view import LookupModule as ViewLookup
 from ansible_collections.promha.stack.plugins.plugin_utils.access import TIERS
 from ansible_collections.promha.stack.plugins.plugin_utils.inventory import host_ports
 from ansible_collections.promha.stack.plugins.plugin_utils.model import DEFAULT_MIN_REPLICAS, endpoints, stack_model, stack_view
@@ -200,6 +201,20 @@ def test_the_lookup_reads_the_model_the_run_set_and_computes_it_where_none_was_s
     assert lookup.run([], {"groups": groups, "hostvars": hostvars, "_stack_model": {"set": "once"}}) == [{"set": "once"}]
     with pytest.raises(AnsibleLookupError, match="takes no terms"):
         lookup.run(["shards"], {"groups": groups, "hostvars": hostvars})
+
+
+def test_the_view_lookup_is_the_host_at_hands_view_of_the_runs_model():
+    groups, hostvars = inventory()
+    model = stack_model(groups, hostvars)
+    variables = {"groups": groups, "hostvars": hostvars, "inventory_hostname": "am1"}
+    assert ViewLookup().run([], variables) == [stack_view("am1", model)]
+    # The run's model where preflight set it: g1 moved to shard 0 there.
+    ran = dict(model, shards={0: ["p0a", "p0b", "g1"]}, **{"global": []})
+    assert ViewLookup().run([], dict(variables, inventory_hostname="g1", _stack_model=ran))[0]["shard"] == 0
+    with pytest.raises(AnsibleLookupError, match="takes no terms"):
+        ViewLookup().run(["address"], variables)
+    with pytest.raises(AnsibleFilterError, match="host 'nowhere' is not in the stack model"):
+        ViewLookup().run([], dict(variables, inventory_hostname="nowhere"))
 
 
 def test_the_default_minimum_is_the_prometheus_roles():

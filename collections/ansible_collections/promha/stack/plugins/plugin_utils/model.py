@@ -40,8 +40,8 @@ questions several roles, the preflight, the scripts and the tests ask:
 playbooks/preflight.yml computes it once per run and sets it on every host of the
 run as ``_stack_model``. The roles read it through the ``promha.stack.model``
 lookup, which computes it from the inventory where that did not happen (a role
-included on its own), each through its host's view (``stack_view``);
-tests/helpers/topology.py reads the same function.
+included on its own); each role reads its host's view (``stack_view``) through the
+``promha.stack.view`` lookup. tests/helpers/topology.py reads the same function.
 
 Filters
 -------
@@ -62,8 +62,9 @@ Filters
     global tier, else None) and ``replicas`` (the hosts of that shard or tier, itself
     among them); ``instances`` (its Alertmanager instances); ``flows`` (its inbound
     flows) and ``certificates`` (those issued to it). A host the model does not know is
-    refused, naming it. Example: ``_prometheus_view: "{{ inventory_hostname |
-    stack_view(lookup('promha.stack.model')) }}"``
+    refused, naming it. The roles read it as ``lookup('promha.stack.view')``, which
+    computes it beside the model (a filter given the model's lookup receives a copy of
+    the whole model). Example: ``'prom-s0-a' | stack_view(model)``
 """
 
 from __future__ import annotations
