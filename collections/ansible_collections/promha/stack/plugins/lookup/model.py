@@ -30,7 +30,9 @@ from ansible_collections.promha.stack.plugins.plugin_utils.model import run_mode
 
 
 class LookupModule(LookupBase):
+    NAME = "promha.stack.model"
+
     def run(self, terms, variables=None, **kwargs):
         if terms or kwargs:
-            raise AnsibleLookupError("promha.stack.model takes no terms or options")
+            raise AnsibleLookupError(f"{self.NAME} takes no terms or options")
         return [run_model(variables or {})]

@@ -17,24 +17,24 @@ description:
 options: {}
 """
 
-EXAMPLES = r"""
-_alertmanager_view: "{{ lookup('promha.stack.view') }}"
-node_exporter_listen_address: "{{ _node_exporter_view.address }}"
-"""
-
 RETURN = r"""
 _raw:
   description: The host's view, a mapping (see the stack_view filter).
 """
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-from ansible_collections.promha.stack.plugins.plugin_utils.model import run_model, stack_view
+EXAMPLES = r"""
+# roles/node_exporter/vars/main.yml and defaults/main.yml
+_node_exporter_view: "{{ lookup('promha.stack.view') }}"
+node_exporter_listen_address: "{{ _node_exporter_view.address }}"
+"""
+
+from ansible_collections.promha.stack.plugins.lookup.model import LookupModule as ModelLookup
+from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_view
 
 
-class LookupModule(LookupBase):
+class LookupModule(ModelLookup):
+    NAME = "promha.stack.view"
+
     def run(self, terms, variables=None, **kwargs):
-        if terms or kwargs:
-            raise AnsibleLookupError("promha.stack.view takes no terms or options")
-        variables = variables or {}
-        return [stack_view(variables.get("inventory_hostname"), run_model(variables))]
+        model = super().run(terms, variables, **kwargs)[0]
+        return [stack_view((variables or {}).get("inventory_hostname"), model)]
