@@ -1,16 +1,17 @@
-"""Unit tests for plugins/filter/preflight.py (the whole-inventory problem list)."""
+"""Unit tests for preflight (the whole-inventory problem list: collections/.../plugin_utils/preflight.py
+and each subject's check)."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from jinja2 import Undefined
-from preflight import (
+from ansible_collections.promha.stack.plugins.plugin_utils.domains import failure_domain_problems
+from ansible_collections.promha.stack.plugins.plugin_utils.preflight import (
     FilterModule,
-    failure_domain_problems,
     inventory_check,
     inventory_problems,
     inventory_warnings,
-    scrape_settings_need_host,
 )
+from ansible_collections.promha.stack.plugins.plugin_utils.prometheus import scrape_settings_need_host
+from jinja2 import Undefined
 
 GOOD_SECRET = "k3v9-Qz81-pLm2"
 
@@ -157,8 +158,7 @@ def test_inventory_warnings_name_group_vars_of_no_group(tmp_path):
 
 
 def test_filter_module():
-    assert set(FilterModule().filters()) == {"inventory_check", "inventory_problems", "inventory_warnings",
-                                             "failure_domain_problems", "scrape_settings_need_host"}
+    assert set(FilterModule().filters()) == {"inventory_check", "inventory_problems", "inventory_warnings"}
     with pytest.raises(AnsibleFilterError, match="expected the groups mapping"):
         inventory_problems(["p1"], {})
 
@@ -468,7 +468,7 @@ def test_the_gossip_defaults_are_the_roles():
     import pathlib
 
     import yaml
-    from preflight import GOSSIP_DEFAULTS
+    from ansible_collections.promha.stack.plugins.plugin_utils.alertmanager import GOSSIP_DEFAULTS
     defaults = yaml.safe_load((pathlib.Path(__file__).parents[4] / "roles/alertmanager/defaults/main.yml").read_text())
     assert GOSSIP_DEFAULTS == {name: str(defaults[name]) for name in GOSSIP_DEFAULTS}
 
@@ -499,8 +499,19 @@ def test_good_front_probe_settings_pass_and_are_not_checked_without_a_front():
     assert not any("prometheus_front_url" in p for p in inventory_problems(groups, hostvars))
 
 
+def test_a_port_out_of_range_is_listed_once():
+    # The stack model meets it as an endpoint and as a flow, the metrics check as a port of nginx.
+    groups, hostvars = inventory()
+    hostvars["lb1"]["nginx_exporter_port"] = 70000
+    assert inventory_problems(groups, hostvars) == [
+        "stack_model: port 70000 of host 'lb1' (nginx_exporter_port) is outside 1..65535"]
+    hostvars["lb1"]["nginx_exporter_port"] = 9113
+    hostvars["p1"]["prometheus_port"] = "ninety"
+    assert inventory_problems(groups, hostvars) == [
+        "stack_model: port 'ninety' of host 'p1' (prometheus_port) is not a number"]
+
+
 @pytest.mark.parametrize("host,variable,value,expected", [
-    ("lb1", "nginx_exporter_port", 70000, "nginx_exporter_port 70000 must be a port number"),
     ("lb1", "nginx_exporter_local_port", "x", "nginx_exporter_local_port 'x' must be a port number"),
     ("lb1", "nginx_exporter_port", 443, "nginx_exporter_port 443 is also nginx_tls_port"),
     ("lb2", "nginx_exporter_local_port", 8080, "nginx_exporter_local_port 8080 is also nginx_status_port"),
@@ -513,9 +524,10 @@ def test_nginx_metrics_settings_are_checked_naming_the_host_and_variable(host, v
     for name in hostvars if variable.endswith("_password") else [host]:
         hostvars[name][variable] = value
     problems = inventory_problems(groups, hostvars)
-    # A port out of range is also the firewall plan's problem, which names the same host and variable.
     assert any(line.startswith(f"host {host}: {expected}") for line in problems), problems
-    assert all(variable in line and (host in line or variable.endswith("_password")) for line in problems), problems
+    # A port: that host's one problem; a password: one line per host of its group.
+    assert all(variable in line for line in problems) and (variable.endswith("_password") or len(problems) == 1), \
+        problems
 
 
 def test_a_tier_password_set_for_the_tier_alone_is_refused():
@@ -559,3 +571,37 @@ def test_a_tls_file_set_empty_is_named(secure):
     hostvars["p1"]["prometheus_web_tls_cert_src"] = ""
     assert inventory_problems(groups, hostvars) == [
         "host p1: prometheus_web_tls_cert_src is not set (prometheus_web_tls_enabled is true)"]
+
+
+def test_the_checks_read_the_shards_of_the_model_they_are_given():
+    # Each check takes the model preflight built and does not build its parts again: a job
+    # pinned to shard 3 fits a model of four shards, and a failure domain is checked over
+    # the model's replicas.
+    from ansible_collections.promha.stack.plugins.plugin_utils import model, prometheus
+
+    groups, hostvars = inventory()
+    hostvars["p1"]["prometheus_scrape_jobs"] = hostvars["p2"]["prometheus_scrape_jobs"] = [
+        {"job_name": "pinned", "shard": 3, "static_configs": [{"targets": ["10.0.9.1:80"]}]}]
+    stack = model.stack_model(groups, hostvars)
+    assert [line for line in inventory_problems(groups, hostvars) if "names shard(s) [3]" in line]
+    assert [line for line in prometheus.prometheus_problems(groups, hostvars, stack) if "names shard(s) [3]" in line]
+    four = dict(stack, shards={index: ["p1", "p2"] for index in range(4)})
+    assert prometheus.prometheus_problems(groups, hostvars, four) == []
+
+    groups, hostvars = with_domains({"p2": "rack-a"})
+    shared = "hosts p1, p2: the replicas of shard 0 (all) share stack_failure_domain 'rack-a'"
+    assert [line for line in failure_domain_problems(groups, hostvars) if line.startswith(shared)]
+    assert [line for line in failure_domain_problems(groups, hostvars, {"shards": {0: ["p1", "p2"]}})
+            if line.startswith(shared)]
+    assert not [line for line in failure_domain_problems(groups, hostvars, {"shards": {0: ["p1"], 1: ["p2"]}})
+                if "replicas of shard" in line]
+
+
+def test_every_check_of_preflight_takes_the_model_and_passes_a_good_inventory():
+    from ansible_collections.promha.stack.plugins.plugin_utils import model, preflight
+
+    groups, hostvars = inventory()
+    stack = model.stack_model(groups, hostvars)
+    assert len(preflight.CHECKS) == 9
+    for check in preflight.CHECKS:
+        assert check(groups, hostvars, stack) == [], check.__name__

@@ -90,7 +90,7 @@ def test_a_missing_file_and_a_string_are_clear_errors(tmp_path):
     with pytest.raises(AnsibleFilterError, match="must be a list"):
         rule_file_specs("rules.yml", "/r", "prometheus")
     assert set(FilterModule().filters()) == {"rule_file_specs", "remote_write_configs", "retention_size",
-                                             "prometheus_called_tiers", "prometheus_clients"}
+                                             "prometheus_called_tiers", "prometheus_clients", "scrape_settings_need_host"}
 
 
 def test_remote_write_goes_to_every_storage_node_with_the_tiers_access():

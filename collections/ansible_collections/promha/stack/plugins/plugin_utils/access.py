@@ -14,14 +14,18 @@ else with the rule's: :data:`TIERS` names those variables, once, and
 holds that answer, one per tier, for the run; :func:`tier_password` adds the password.
 
 The roles read a tier's access through the ``promha.stack.access`` lookup (the
-model's settings and the password), preflight (plugins/filter/preflight.py) the
-rule through :func:`stack_access`, the tests the model.
+model's settings and the password), the checks the rule through :func:`host_access`,
+the tests the model. :func:`stack_setting_problems`, one of preflight's checks
+(preflight.py), holds the settings every tier's clients read to one value.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import NamedTuple
+
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import variable
 
 # The account every tier's clients use, where the stack's defaults are on.
 USER = "promha"
@@ -47,6 +51,12 @@ def stack_access(plain_http=None, secrets_dir=None, inventory_dir=None):
     secrets = str(secrets_dir)
     return {"plain": plain, "tls": not plain, "user": "" if plain else USER, "secrets": secrets,
             "web_ca": os.path.join(secrets, "web", "ca.crt"), "gossip_ca": os.path.join(secrets, "gossip", "ca.crt")}
+
+
+def host_access(hostvars, host):
+    """:func:`stack_access` from ``host``'s variables."""
+    return stack_access(*(variable(hostvars, host, name, None)
+                          for name in ("stack_plain_http", "stack_secrets_dir", "inventory_dir")))
 
 
 def web_files(access, host, service):
@@ -171,3 +181,37 @@ def tier_password(tier, settings, value):
         return _read(settings["password_file"])
     found = value(TIERS[tier].password)
     return "" if found is None else str(found)
+
+
+# Settings every host of a group must read alike: a tier's clients (other tiers' roles)
+# read its server's TLS switch, CA, user and password (TIERS), so those are read by
+# every host.
+STACK_WIDE = {name: "all" for name in ("stack_plain_http", "stack_secrets_dir", "stack_environment")}
+STACK_WIDE.update((name, "all") for tier in TIERS.values() for name in (tier.tls, tier.ca, tier.user) if name)
+STACK_WIDE.update(alertmanager_cluster_tls_enabled="alertmanager", alertmanager_cluster_label="alertmanager")
+# The same for the passwords; a problem names the hosts, never the values.
+STACK_WIDE_SECRETS = tuple(dict.fromkeys(tier.password for tier in TIERS.values() if tier.password)) + (
+    "remote_storage_metrics_auth_key",)
+
+
+def stack_setting_problems(groups, hostvars, model=None):
+    """Preflight's check of the stack-wide settings: one value on every host (:data:`STACK_WIDE`,
+    :data:`STACK_WIDE_SECRETS`), and no plain HTTP where ``stack_environment`` is production."""
+    problems = []
+    names = [(name, group, False) for name, group in STACK_WIDE.items()]
+    names += [(name, "all", True) for name in STACK_WIDE_SECRETS]
+    for name, group, hidden in names:
+        values = {}
+        for host in sorted(groups.get(group, [])):
+            value = variable(hostvars, host, name, None)
+            values.setdefault(json.dumps(value, sort_keys=True, default=str), []).append(host)
+        if len(values) > 1:
+            shown = "; ".join(f"{', '.join(h[:3])}{' ...' if len(h) > 3 else ''}"
+                              + ("" if hidden else f": {v}") for v, h in values.items())
+            problems.append(f"{name} differs between hosts ({shown}); every tier and its clients must read one "
+                            f"value: set it once, in group_vars/{group}")
+    for host in sorted(groups.get("all", [])):
+        if host_access(hostvars, host)["plain"] and str(variable(hostvars, host, "stack_environment")) == "production":
+            problems.append(f"host {host}: stack_plain_http is true in an inventory whose stack_environment is "
+                            "production; plain HTTP and no credentials are refused there")
+    return problems

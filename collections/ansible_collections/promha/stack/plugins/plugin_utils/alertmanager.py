@@ -23,6 +23,8 @@ Filters
 ``alertmanager_targets``
     ``instances | alertmanager_targets`` -> the web address of every instance, for
     Prometheus' ``alerting.alertmanagers`` (never a load balancer).
+
+:func:`alertmanager_problems` is preflight's check of the cluster's settings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
+from ansible_collections.promha.stack.plugins.plugin_utils.flags import gossip_problems
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import UNSET, collect, variable
 
 
 def alertmanager_instances(hosts, hostvars, default_web_port=9093, default_cluster_port=9094,
@@ -135,6 +139,31 @@ def alertmanager_targets(instances):
             f"alertmanager_targets: expected the non-empty list from alertmanager_instances, got {instances!r}"
         )
     return sorted({instance["web"] for instance in instances})
+
+
+# roles/alertmanager's gossip defaults (a unit test keeps them equal).
+GOSSIP_DEFAULTS = {"alertmanager_cluster_peer_timeout": "15s", "alertmanager_cluster_gossip_interval": "200ms",
+                   "alertmanager_cluster_pushpull_interval": "10s", "alertmanager_cluster_probe_interval": "1s",
+                   "alertmanager_cluster_probe_timeout": "500ms", "alertmanager_cluster_settle_timeout": "1m0s",
+                   "alertmanager_cluster_tcp_timeout": "10s"}
+_CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def alertmanager_problems(groups, hostvars, model):
+    """Preflight's check of the Alertmanager cluster: an IP address to advertise for every instance
+    of ``model``, gossip settings Alertmanager accepts, a cluster label of safe characters."""
+    problems = []
+    instances = model.get("alertmanagers") or []
+    for instance in instances:
+        collect(problems, alertmanager_advertise_address, instances, instance["host"], instance["name"])
+    for host in groups.get("alertmanager", []):
+        settings = {name: variable(hostvars, host, name, default) for name, default in GOSSIP_DEFAULTS.items()}
+        problems += [f"host {host}: {line}" for line in gossip_problems(settings)]
+        label = variable(hostvars, host, "alertmanager_cluster_label")
+        if label is not UNSET and not _CLUSTER_LABEL.fullmatch(str(label)):
+            problems.append(f"host {host}: alertmanager_cluster_label {label!r} may hold only letters, digits, "
+                            "'.', '_' and '-'")
+    return problems
 
 
 FilterModule = filter_module(

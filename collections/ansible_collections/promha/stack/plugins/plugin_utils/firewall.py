@@ -25,6 +25,8 @@ Filters
     ``groups`` and ``hostvars`` when not given); this adds SSH, the operators, the
     front's clients, the extra rules, the peers' MACs and ICMP. Example: ``'vm-1' |
     firewall_rules(groups, hostvars, admin_sources=['10.0.0.0/24'])``
+
+:func:`firewall_problems` is preflight's check that every host's plan can be computed.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed
-from ansible_collections.promha.stack.plugins.plugin_utils.inventory import port_number, setting
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import UNSET, collect, port_number, setting, variable
 from ansible_collections.promha.stack.plugins.plugin_utils.model import stack_model
 
 _EXTRA_KEYS = {"name", "proto", "ports", "from_groups", "sources"}
@@ -207,6 +209,22 @@ def firewall_rules(host, groups, hostvars, admin_sources=(), operator_sources=()
         if name == "vrrp":
             result[-1]["macs"] = {a: macs[a] for a in result[-1]["v4"] if a in macs}
     return result
+
+
+def firewall_problems(groups, hostvars, model):
+    """Preflight's check: each host's firewall plan (roles/firewall) can be computed from ``model``,
+    its admin sources set and its callers with IP addresses; a host that turns it off is skipped."""
+    problems = []
+    for host in sorted(groups.get("all", [])):
+        enabled = variable(hostvars, host, "firewall_enabled")
+        if enabled is not UNSET and str(enabled).lower() not in ("true", "yes", "1", "on"):
+            continue
+        settings = {name: variable(hostvars, host, f"firewall_{name}") for name in
+                    ("admin_sources", "operator_sources", "client_sources")}
+        kwargs = {name: value for name, value in settings.items() if value is not UNSET}
+        collect(problems, firewall_rules, host, groups, hostvars, ssh_port=variable(hostvars, host, "ansible_port", 22),
+                model=model, **kwargs)
+    return problems
 
 
 FilterModule = filter_module(firewall_rules)

@@ -27,6 +27,8 @@ Filters
     ``{'alertmanager_cluster_probe_interval': '1s', ...} | gossip_problems`` -> one line
     per refused Alertmanager gossip setting, naming its variable: each must be a Go
     duration above zero, and the probe timeout shorter than the probe interval.
+
+:func:`extra_problems` is preflight's check of every host's extra flags and settings.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils import inventory
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
 
 # A flag's name without its leading dashes; a value is one word without quotes or
@@ -202,6 +205,22 @@ def gossip_problems(settings):
                         f"be shorter than alertmanager_cluster_probe_interval "
                         f"({settings['alertmanager_cluster_probe_interval']}): memberlist asks other peers within "
                         f"the interval once the timeout has passed")
+    return problems
+
+
+# Each tier's extra flags or settings, by the group whose hosts run it.
+_EXTRA = (("prometheus", "prometheus", extra_args_problems), ("alertmanager", "alertmanager", extra_args_problems),
+          ("all", "node_exporter", extra_args_problems), ("remote_storage", "remote_storage", extra_args_problems),
+          ("mysql", "mysql", extra_settings_problems), ("grafana", "grafana", extra_settings_problems))
+
+
+def extra_problems(groups, hostvars, model=None):
+    """Preflight's check of every host's extra flags and settings (one tier's variable per group)."""
+    problems = []
+    for group, tier, check in _EXTRA:
+        for host in groups.get(group, []):
+            value = inventory.variable(hostvars, host, _VARIABLES[tier], {})
+            problems += [f"host {host}: {line}" for line in check(value, tier)]
     return problems
 
 

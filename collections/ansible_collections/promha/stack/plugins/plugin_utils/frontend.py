@@ -49,16 +49,23 @@ Filters
     ``datasources_doc | grafana_provisioning_problems('datasources')`` -> a list of
     problems with a Grafana provisioning document (``datasources`` or
     ``dashboards``).
+
+:func:`frontend_problems` is preflight's check of the front end's settings: the
+secrets, Grafana's database TLS, the balancers' floating address and the metrics
+ports and passwords of nginx and Grafana.
 """
 
 from __future__ import annotations
 
 import configparser
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils import inventory
-from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
+from ansible_collections.promha.stack.plugins.plugin_utils.access import host_access, truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.flows import switched_off
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import UNSET, variable
 
 PLACEHOLDERS = {
     "", "changeme", "change-me", "change_me", "changeit", "password", "passw0rd", "secret",
@@ -303,6 +310,123 @@ def grafana_provisioning_problems(doc, kind):
     problems = [] if doc.get("apiVersion") == 1 else ["apiVersion must be 1"]
     checker = _datasource_problems if kind == "datasources" else _dashboard_provider_problems
     return problems + checker(doc)
+
+
+def _port(value):
+    return str(value).isdigit() and 0 < int(value) < 65536
+
+
+def _metrics_problems(groups, hostvars, problems):
+    """nginx's metrics server on each balancer and Grafana's /metrics: ports of their own, and the
+    exporters' account with a password nginx can check cheaply (16 characters or more)."""
+    for host in groups.get("loadbalancer", []):
+        if switched_off(hostvars, host, "nginx_exporter"):  # the model's rule: no endpoint, no flow
+            continue
+        ports = {name: variable(hostvars, host, name, default) for name, default in (
+            ("nginx_exporter_port", 9113), ("nginx_exporter_local_port", 19113), ("nginx_listen_port", 80),
+            ("nginx_tls_port", 443), ("nginx_status_port", 8080), ("node_exporter_port", 9100))}
+        for name in ("nginx_exporter_port", "nginx_exporter_local_port"):
+            if not _port(ports[name]):
+                # The exporter's port is an endpoint of the stack model, which names it.
+                if name == "nginx_exporter_local_port":
+                    problems.append(f"host {host}: {name} {ports[name]!r} must be a port number (1-65535)")
+            else:
+                taken = [other for other, value in ports.items() if other != name and str(value) == str(ports[name])]
+                if taken:
+                    problems.append(f"host {host}: {name} {ports[name]} is also {', '.join(taken)}; nginx's metrics "
+                                    "server and its exporter each need a port of their own")
+    for group, name in (("loadbalancer", "nginx_exporter_basic_auth_password"),
+                        ("grafana", "grafana_metrics_basic_auth_password")):
+        for host in groups.get(group, []):
+            password = variable(hostvars, host, name)
+            if isinstance(password, str) and "{{" not in password and len(password) < 16:
+                problems.append(f"host {host}: {name} has {len(password)} characters; it needs 16 or more "
+                                "(leave it unset for the generated credentials/node_exporter_web)")
+
+
+def _secret_problems(groups, hostvars, problems):
+    """The database's and Grafana's secrets: set, not placeholders, one Grafana key, one database password."""
+    def secret(host, name):
+        return variable(hostvars, host, name, None)
+
+    for host in groups.get("mysql", []):
+        for line in secret_problems({"mysql_grafana_password": secret(host, "mysql_grafana_password")}):
+            problems.append(f"host {host}: {line} (set it in the inventory's vault file)")
+    grafana = groups.get("grafana", [])
+    for host in grafana:
+        for line in secret_problems({name: secret(host, name) for name in (
+                "grafana_database_password", "grafana_admin_password", "grafana_secret_key")}):
+            problems.append(f"host {host}: {line} (set it in the inventory's vault file)")
+    if not grafana:
+        return
+    if len({secret(host, "grafana_secret_key") for host in grafana}) > 1:
+        problems.append(f"grafana hosts ({', '.join(grafana)}): grafana_secret_key must be identical on every "
+                        "instance; set it once, for the whole group (group_vars/grafana or the vault file)")
+    databases = groups.get("mysql", [])
+    wanted = secret(databases[0], "mysql_grafana_password") if databases else None
+    # Compared only when the database's own password is usable (else that is the problem reported).
+    if databases and not secret_problem(wanted):
+        differ = [host for host in grafana if secret(host, "grafana_database_password") != wanted]
+        if differ:
+            problems.append(f"hosts {', '.join(differ)}: grafana_database_password must equal mysql_grafana_password "
+                            f"of {databases[0]}; set both from the same vault variable")
+
+
+_OFF = ("false", "disable", "disabled", "no", "off", "0")
+
+
+def _database_tls_problems(groups, hostvars, problems):
+    """Grafana's ssl_mode and the database's TLS must agree, or Grafana can never log in.
+
+    Unset settings take the roles' defaults: the database serves and requires TLS, and
+    Grafana uses it with the certificate checked, unless stack_plain_http.
+    """
+    databases = groups.get("mysql", [])
+    if not databases:
+        return
+    database = databases[0]
+    enabled = truthy(variable(hostvars, database, "mysql_tls_enabled", not host_access(hostvars, database)["plain"]))
+    required = enabled and truthy(variable(hostvars, database, "mysql_tls_required", enabled))
+    for host in groups.get("grafana", []):
+        plain = host_access(hostvars, host)["plain"]
+        mode = str(variable(hostvars, host, "grafana_database_ssl_mode", "false" if plain else "true")).strip().lower()
+        if required and mode in _OFF:
+            problems.append(f"host {host}: grafana_database_ssl_mode is {mode!r}, but {database} requires TLS of the "
+                            "grafana account (mysql_tls_required): Grafana could never log in; set "
+                            "grafana_database_ssl_mode to true, or mysql_tls_required to false")
+        elif not enabled and mode not in _OFF:
+            problems.append(f"host {host}: grafana_database_ssl_mode is {mode!r}, but {database} serves no TLS "
+                            "(mysql_tls_enabled is false): Grafana could never connect; set "
+                            "grafana_database_ssl_mode to false, or mysql_tls_enabled to true")
+
+
+_VIP = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
+
+
+def _balancer_problems(groups, hostvars, problems):
+    """Two or more balancers share one floating address, set with its prefix length."""
+    balancers = groups.get("loadbalancer", [])
+    if len(balancers) < 2:
+        return
+    addresses = set()
+    for host in balancers:
+        vip = variable(hostvars, host, "keepalived_virtual_ipaddress")
+        if vip is UNSET or not _VIP.match(str(vip)):
+            problems.append(f"host {host}: keepalived_virtual_ipaddress must be the floating address with its prefix "
+                            "length (for example 10.0.0.70/24); set it in group_vars/loadbalancer")
+        else:
+            addresses.add(str(vip))
+    if len(addresses) > 1:
+        problems.append(f"loadbalancer hosts: keepalived_virtual_ipaddress differs ({', '.join(sorted(addresses))}); "
+                        "the balancers share one floating address")
+
+
+def frontend_problems(groups, hostvars, model=None):
+    """Preflight's check of the front end (see the module's docstring), one line per problem."""
+    problems = []
+    for check in (_metrics_problems, _secret_problems, _database_tls_problems, _balancer_problems):
+        check(groups, hostvars, problems)
+    return problems
 
 
 FilterModule = filter_module(

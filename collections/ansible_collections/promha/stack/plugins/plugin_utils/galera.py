@@ -58,11 +58,15 @@ Filters
     tables without a primary key before they copy them into keyed ones).
     Example: ``{'innodb_force_primary_key': 1} | galera_setting_problems`` ->
     ``['innodb_force_primary_key: ...']``.
+
+:func:`database_problems` is preflight's check of the database hosts: their votes
+and, for a cluster, their server settings.
 """
 
 from __future__ import annotations
 
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import variable
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -199,6 +203,25 @@ def galera_setting_problems(settings):
             problems.append(f"{key}: {text} (REQUIRED_PRIMARY_KEY: {_REFUSED_ON['innodb_force_primary_key']})")
         elif name == "wsrep_on" and not _flag(text):
             problems.append(f"{key}: {text} (replication off: the members would drift apart)")
+    return problems
+
+
+def database_problems(groups, hostvars, model=None):
+    """Preflight's check of the database hosts: two or more form a Galera cluster, whose votes
+    must keep a majority after one loss and whose settings must suit replication."""
+    problems = []
+    members = groups.get("mysql", [])
+    arbitrators = groups.get("mysql_arbitrator", [])
+    problems += [f"groups mysql and mysql_arbitrator: {line}" for line in galera_voters_problems(members, arbitrators)]
+    if arbitrators:
+        problems.append(f"group mysql_arbitrator ({', '.join(arbitrators)}): the mysql role does not install garbd "
+                        "arbitrators yet; make every vote a database member (group mysql)")
+    if len(members) < 2:
+        return problems
+    for host in members:
+        settings = variable(hostvars, host, "mysql_server_extra_config", {})
+        if isinstance(settings, dict):  # else flags.extra_problems names it
+            problems += [f"host {host}: mysql_server_extra_config {line}" for line in galera_setting_problems(settings)]
     return problems
 
 

@@ -3,7 +3,7 @@
 Every filter takes the group's host names and ``hostvars`` and returns sorted,
 de-duplicated output, so re-rendering a file from the same inventory gives the
 same bytes. The other modules of the stack model (alertmanager, pki, firewall,
-frontend, preflight) read hosts through this one.
+frontend, the checks) read hosts through this one.
 
 Address resolution, per host: the variable named by ``address_var`` (default
 ``stack_address``), else ``ansible_host``, else ``inventory_hostname``. IPv6
@@ -41,8 +41,9 @@ import functools
 import ipaddress
 import re
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module, listed, whole_number
+from jinja2 import Undefined
 
 DEFAULT_ADDRESS_VAR = "stack_address"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -346,6 +347,35 @@ def setting(hostvars, host, name, default):
     """A host's variable, ``default`` when it is unset or empty."""
     value = hostvars[host].get(name)
     return default if value is None or value == "" else value
+
+
+# What a host does not define (or whose template is undefined): unlike None and ''.
+UNSET = object()
+
+
+def variable(hostvars, host, name, default=UNSET):
+    """A host's variable as the inventory sets it (None and '' included), ``default`` where the
+    host does not define it or its template is undefined (:data:`UNSET` unless given)."""
+    try:
+        value = hostvars[host].get(name, UNSET)
+    except AnsibleError:
+        return default
+    # ansible-core 2.19 hands out an undefined template result as a marker object.
+    return default if value is UNSET or isinstance(value, Undefined) else value
+
+
+def collect(problems, call, *args, **kwargs):
+    """``call(*args, **kwargs)``; where it raises, its message joins ``problems`` and None is returned."""
+    try:
+        return call(*args, **kwargs)
+    except AnsibleError as error:
+        problems.append(message(error))
+        return None
+
+
+def message(error):
+    """An error's message as a problem line: Ansible's message without its context, stripped."""
+    return str(getattr(error, "message", error)).strip()
 
 
 FilterModule = filter_module(

@@ -116,7 +116,9 @@ def stack_model(groups, hostvars, partial=False, problems=None):
             return part()
         except AnsibleError as error:
             if problems is not None:
-                problems.append(str(getattr(error, "message", error)).strip())
+                # A bad port is met as an endpoint and again as a flow: listed once.
+                if inventory.message(error) not in problems:
+                    problems.append(inventory.message(error))
             elif not partial:
                 raise
             return empty

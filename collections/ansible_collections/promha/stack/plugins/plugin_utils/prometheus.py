@@ -1,4 +1,5 @@
-"""The parts of a Prometheus server's configuration the prometheus role computes.
+"""The parts of a Prometheus server's configuration the prometheus role computes, and
+preflight's checks of the Prometheus settings (:func:`prometheus_problems`).
 
 Filters
 -------
@@ -41,17 +42,29 @@ Filters
     read on the controller as it is, under its base name with ``.yaml`` written
     ``.yml``. Each entry is checked by ``validate`` before it replaces the live file.
     Two files that would land on one name are an error naming both.
+``scrape_settings_need_host``
+    ``groups['prometheus'] | scrape_settings_need_host(hostvars)`` -> the hosts whose
+    ``prometheus_scrape_jobs``, ``prometheus_shard_mode`` or ``prometheus_shard_replicas``
+    cannot be rendered through ``hostvars`` (a template that reads ``hostvars`` itself, or
+    a broken one): only those render them in their own context, in a play of their own
+    (playbooks/preflight.yml), as ``_preflight_scrape``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils import inventory, shards
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.flags import go_seconds
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import UNSET, collect, variable
 from ansible_collections.promha.stack.plugins.plugin_utils.webaccess import client_blocks, client_settings, tier_clients
+from jinja2 import Undefined
+from jinja2.exceptions import TemplateError
 
 DEFAULT_NAME = "promha.yml"
 _SUFFIX = re.compile(r"[.]ya?ml$")
@@ -148,5 +161,155 @@ def prometheus_clients(tiers, own, directory, group, blackbox_ca=""):
     }
 
 
+# Role defaults, for hosts that do not set these (preflight does not see role defaults).
+SCRAPE_DEFAULTS = {"prometheus_scrape_jobs": [], "prometheus_shard_mode": "rendezvous",
+                   "prometheus_shard_replicas": 1}
+
+
+def scrape_settings_need_host(hosts, hostvars):
+    """The hosts whose scrape settings only their own context can render (see the module's docstring)."""
+    hostvars = inventory.HostVarsView(hostvars)
+    need = []
+    for host in hosts:
+        try:
+            for name in SCRAPE_DEFAULTS:
+                _rendered(hostvars[host].get(name))
+        except (AnsibleError, TemplateError):
+            need.append(host)
+    return need
+
+
+def _rendered(value):
+    """``value`` as plain lists and dicts: every template inside it rendered now (a variable read
+    through hostvars renders its items only when they are read)."""
+    if isinstance(value, dict):
+        return {key: _rendered(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rendered(item) for item in value]
+    if isinstance(value, Undefined):
+        # ansible-core 2.19 hands out a template that failed as a marker object.
+        raise AnsibleFilterError("an undefined variable")
+    return value
+
+
+def _rendered_setting(hostvars, host, name, problems):
+    """A host's scrape setting read through hostvars, rendered whole; a template that fails is a problem."""
+    try:
+        return _rendered(hostvars[host].get(name, UNSET))
+    except (AnsibleError, TemplateError) as error:
+        problems.append(f"host {host}: {name} cannot be rendered: {inventory.message(error)}")
+        return UNSET
+
+
+# Variables the prometheus role no longer reads, and what to set instead.
+RETIRED = {
+    "prometheus_scrape_configs": "move its jobs to prometheus_scrape_jobs (shard: all keeps a job on every shard, "
+                                 "as before)",
+    "prometheus_remote_storage_port": "the replicas write to the port each remote_storage host listens on: set "
+                                      "remote_storage_port for those hosts",
+}
+# The ports the stack's own jobs scraped where a host set none: the jobs now scrape the
+# port each host serves on (the stack model's endpoints: its setting, else the role's default).
+RETIRED.update((f"prometheus_{tier}_port", f"the replicas scrape the port each host serves on: set {serving} "
+                "for those hosts") for tier, serving in (
+    ("node_exporter", "node_exporter_port"), ("mysql_exporter", "mysql_exporter_port"),
+    ("nginx_exporter", "nginx_exporter_port"), ("grafana", "grafana_http_port")))
+
+
+def _scrape_problems(groups, hostvars, hosts, shard_count, problems):
+    """The site's scrape jobs: one setting for every shard, and jobs the filters accept."""
+    for host in hosts:
+        problems += [f"host {host}: {name} is no longer read; {instead}" for name, instead in RETIRED.items()
+                     if variable(hostvars, host, name) is not UNSET]
+    first = hosts[0]
+    rendered = {host: variable(hostvars, host, "_preflight_scrape") for host in hosts}
+    for host, value in rendered.items():
+        if isinstance(value, dict) and "error" in value:
+            problems.append(f"host {host}: prometheus_scrape_jobs, prometheus_shard_mode or prometheus_shard_replicas "
+                            f"cannot be rendered: {value['error']}")
+            return
+    settings = {}
+    for name, default in SCRAPE_DEFAULTS.items():
+        values = {}
+        for host in hosts:
+            # Rendered in each host's own context by the play before (playbooks/preflight.yml);
+            # without it (the check called on its own), read through hostvars.
+            value = (rendered[host] or {}).get(name) if rendered[host] is not UNSET else _rendered_setting(
+                hostvars, host, name, problems)
+            values[host] = default if value in (None, UNSET) else value
+        differ = [host for host in hosts if json.dumps(values[host], sort_keys=True, default=str)
+                  != json.dumps(values[first], sort_keys=True, default=str)]
+        if differ:
+            problems.append(f"hosts {first} and {', '.join(differ)}: {name} differs; every shard must read the "
+                            "same value: set it once for the prometheus group (group_vars/prometheus)")
+        settings[name] = values[first]
+    if settings["prometheus_shard_mode"] not in shards.MODES:
+        problems.append(f"host {first}: prometheus_shard_mode is {settings['prometheus_shard_mode']!r}; use "
+                        f"{' or '.join(shards.MODES)}")
+    found = []
+    jobs = collect(found, inventory.inventory_scrape_jobs, settings["prometheus_scrape_jobs"], groups, hostvars)
+    problems += [f"host {first}: prometheus_scrape_jobs: {problem}" for problem in found]
+    if jobs is None or not shard_count:
+        return
+    for problem in shards.scrape_job_problems(jobs, shard_count, settings["prometheus_shard_replicas"],
+                                              reserved=shards.TOOLKIT_JOB_NAMES):
+        problems.append(f"host {first}: prometheus_scrape_jobs: {problem}")
+
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _label_problems(hostvars, host, problems):
+    """The external labels a server sets: valid names, each value one line."""
+    labels = {"replica": variable(hostvars, host, "prometheus_replica_label"),
+              "cluster": variable(hostvars, host, "prometheus_cluster_label")}
+    extra = variable(hostvars, host, "prometheus_external_labels_extra")
+    variables = {"replica": "prometheus_replica_label", "cluster": "prometheus_cluster_label"}
+    if isinstance(extra, dict):
+        labels.update(extra)
+        variables.update({key: "prometheus_external_labels_extra" for key in extra})
+    for label, value in labels.items():
+        if value is UNSET:
+            continue
+        if not _LABEL_NAME.fullmatch(str(label)):
+            problems.append(f"host {host}: {variables[label]}: {label!r} is not a valid label name "
+                            "([a-zA-Z_][a-zA-Z0-9_]*)")
+        if any(ch in str(value) for ch in "\n\r\x00") or not str(value).strip():
+            problems.append(f"host {host}: {variables[label]}: the value of label {label} must be one "
+                            f"non-empty line, got {value!r}")
+
+
+def _front_probe_problems(hostvars, host, problems):
+    """The front's probes a shard replica runs: the front's URL, the probe's timeout and
+    blackbox_exporter's port, where they are set."""
+    url = variable(hostvars, host, "prometheus_front_url", "")
+    if url and not re.fullmatch(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", str(url)):
+        problems.append(f"host {host}: prometheus_front_url {url!r} must be http(s)://address[:port] (the front "
+                        "as users reach it, no path); leave it empty for the balancers' floating address")
+    timeout = variable(hostvars, host, "prometheus_front_probe_timeout", "5s")
+    if not re.fullmatch(r"[0-9]+(ms|s|m)", str(timeout)) or not go_seconds(timeout):
+        problems.append(f"host {host}: prometheus_front_probe_timeout {timeout!r} must be a duration above zero "
+                        "such as 5s, shorter than the scrape timeout")
+    port = variable(hostvars, host, "prometheus_blackbox_port", 9115)
+    if not str(port).isdigit() or not 0 < int(port) < 65536:
+        problems.append(f"host {host}: prometheus_blackbox_port {port!r} must be a port number (1-65535)")
+
+
+def prometheus_problems(groups, hostvars, model):
+    """Preflight's check of the Prometheus settings: retired variables, the scrape settings (one
+    value for every shard, jobs that fit ``model``'s shards), the external labels, and the
+    front's probes where there are balancers."""
+    problems = []
+    hosts = sorted(groups.get("prometheus", []))
+    if hosts:
+        _scrape_problems(groups, hostvars, hosts, len(model.get("shards") or {}) or None, problems)
+    for host in dict.fromkeys(groups.get("prometheus", []) + groups.get("prometheus_global", [])):
+        _label_problems(hostvars, host, problems)
+    if groups.get("loadbalancer"):
+        for host in groups.get("prometheus", []):
+            _front_probe_problems(hostvars, host, problems)
+    return problems
+
+
 FilterModule = filter_module(rule_file_specs, remote_write_configs, retention_size, prometheus_called_tiers,
-                             prometheus_clients)
+                             prometheus_clients, scrape_settings_need_host)

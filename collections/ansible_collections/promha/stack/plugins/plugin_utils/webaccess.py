@@ -70,6 +70,9 @@ Filters
     replaced by that tier's client block (its keys over the job's); a job without
     ``tier`` is left as it is, a tier without a block is an error naming the job.
     Example: ``[{'job_name': 'node', 'tier': 'node_exporter'}] | with_clients(blocks)``
+
+:func:`web_problems` is preflight's check of the Prometheus and Alertmanager web
+ports and of Alertmanager's gossip: their passwords and their TLS files.
 """
 
 from __future__ import annotations
@@ -82,8 +85,11 @@ import ipaddress
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.promha.stack.plugins.plugin_utils import access
 from ansible_collections.promha.stack.plugins.plugin_utils.access import truthy
 from ansible_collections.promha.stack.plugins.plugin_utils.filters import filter_module
+from ansible_collections.promha.stack.plugins.plugin_utils.frontend import secret_problem
+from ansible_collections.promha.stack.plugins.plugin_utils.inventory import UNSET, variable
 
 BCRYPT_ROUNDS = 10
 # bcrypt's base64 alphabet, from the standard one.
@@ -365,6 +371,72 @@ def _with_client(job, blocks):
 def with_clients(jobs, blocks):
     """Scrape jobs with their ``tier`` replaced by that tier's client block (see the module doc)."""
     return [_with_client(job, blocks) for job in jobs]
+
+
+def _host_tls_problems(hostvars, host, prefix, names, defaults):
+    """Problems of one host's ``<prefix>_{cert,key,ca}_src`` files (``defaults``: the roles' paths when unset).
+
+    With none of the three set, the files are the stack's own, which site.yml's PKI step
+    issues after preflight (and issues again when they no longer fit): nothing to read.
+    """
+    variables = {kind: f"{prefix}_{kind}_src" for kind in ("cert", "key", "ca")}
+    set_paths = {kind: variable(hostvars, host, name) for kind, name in variables.items()}
+    if all(path is UNSET for path in set_paths.values()):
+        return []
+    paths = {variables[kind]: defaults[kind] if path is UNSET else path for kind, path in set_paths.items()}
+    contents, problems = read_tls_files(paths, unset=f" ({prefix}_enabled is true)")
+    if problems:
+        return [f"host {host}: {problem}" for problem in problems]
+    cert, key, ca = (contents[name] for name in variables.values())
+    return [f"host {host}: {variables['cert']} / {variables['key']}: {problem}"
+            for problem in tls_problems(cert, key, names=[name for name in names if name], ca_pem=ca)]
+
+
+def _generated(path):
+    """A generated credential's content, None while the PKI step has not written it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def web_problems(groups, hostvars, model):
+    """Preflight's check of the Prometheus and Alertmanager web ports, and of gossip: the
+    basic-auth passwords, and the TLS files an inventory sets (with the host's address in
+    ``model`` among the names a certificate must cover).
+
+    Unset settings take the roles' defaults: TLS and basic auth on (user promha) unless
+    stack_plain_http, files and generated passwords under stack_secrets_dir.
+    """
+    problems = []
+    addresses = model.get("addresses") or {}
+    tiers = (("prometheus", groups.get("prometheus", []) + groups.get("prometheus_global", [])),
+             ("alertmanager", groups.get("alertmanager", [])))
+    for component, hosts in tiers:
+        tier = access.TIERS[component]
+        for host in dict.fromkeys(hosts):
+            found = access.host_access(hostvars, host)
+            if variable(hostvars, host, tier.user, found["user"]):
+                value = variable(hostvars, host, tier.password)
+                # The generated one: the PKI step makes it after preflight when it is missing.
+                generated = value is UNSET
+                if generated:
+                    value = _generated(access.credential_path(found, tier.credential))
+                problem = not (generated and value is None) and secret_problem(value)
+                if problem:
+                    problems.append(f"host {host}: {tier.password} {problem} (set it in the inventory's vault file, "
+                                    f"or leave it unset for the generated one under {found['secrets']}/credentials)")
+            if variable(hostvars, host, tier.tls, found["tls"]) is True:
+                server_name = variable(hostvars, host, f"{component}_web_tls_server_name", component)
+                problems += _host_tls_problems(hostvars, host, f"{component}_web_tls",
+                                               [addresses.get(host), server_name],
+                                               access.web_files(found, host, component))
+            if component == "alertmanager" and variable(hostvars, host, "alertmanager_cluster_tls_enabled",
+                                                        found["tls"]) is True:
+                problems += _host_tls_problems(hostvars, host, "alertmanager_cluster_tls", [addresses.get(host)],
+                                               access.gossip_files(found, host))
+    return problems
 
 
 FilterModule = filter_module(
