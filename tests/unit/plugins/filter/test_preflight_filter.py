@@ -373,8 +373,9 @@ def test_outside_production_the_domains_only_warn():
     groups, hostvars = with_domains({"vm2": "rack-a"}, production=False)
     assert inventory_problems(groups, hostvars) == []
     warnings = inventory_warnings(groups, None, hostvars)
-    assert len(warnings) == 1 and warnings[0].startswith("hosts vm1, vm2: the remote_storage hosts (all)")
+    assert len(warnings) == 2 and warnings[0].startswith("hosts vm1, vm2: the remote_storage hosts (all)")
     assert warnings[0].endswith("(refused in production)")
+    assert warnings[1].startswith("stack_plain_http is on: plain HTTP, no credentials")
     with pytest.raises(AnsibleFilterError, match="^failure_domain_problems: expected the groups mapping"):
         failure_domain_problems("prometheus", hostvars)
 
@@ -605,3 +606,15 @@ def test_every_check_of_preflight_takes_the_model_and_passes_a_good_inventory():
     assert len(preflight.CHECKS) == 9
     for check in preflight.CHECKS:
         assert check(groups, hostvars, stack) == [], check.__name__
+
+
+@pytest.mark.parametrize(("value", "warned"), [(True, True), ("yes", True), (False, False), ("false", False),
+                                               (None, False)])
+def test_the_insecure_mode_is_warned_about_by_the_access_rule(value, warned):
+    groups, hostvars = inventory()
+    for host in hostvars:
+        hostvars[host].pop("stack_plain_http")
+    if value is not None:
+        hostvars["g2"]["stack_plain_http"] = value
+    warnings = inventory_warnings(groups, None, hostvars)
+    assert any(line.startswith("stack_plain_http is on") for line in warnings) is warned, warnings

@@ -21,8 +21,9 @@ Filters
 ``inventory_warnings``
     ``groups | inventory_warnings(inventory_dir, hostvars)`` -> one line per name under
     ``<inventory_dir>/group_vars/`` that is not a group of the inventory (a typo
-    there silently applies nothing), and outside production the failure-domain
-    problems (domains.py).
+    there silently applies nothing); with ``hostvars``, outside production the
+    failure-domain problems (domains.py), and where a host turns ``stack_plain_http``
+    on, what that leaves open.
 """
 
 from __future__ import annotations
@@ -78,14 +79,21 @@ def inventory_problems(groups, hostvars):
     return inventory_check(groups, hostvars)["problems"]
 
 
+PLAIN_WARNING = ("stack_plain_http is on: plain HTTP, no credentials and no gossip TLS wherever a tier does not "
+                 "turn them on itself; anyone who reaches a port can read, write, silence and delete")
+
+
 def inventory_warnings(groups, inventory_dir, hostvars=None):
     """Names under ``inventory_dir/group_vars`` (files or directories) that are not groups; with
-    ``hostvars``, outside production, what ``failure_domain_problems`` finds."""
+    ``hostvars``, outside production, what ``failure_domain_problems`` finds, and
+    :data:`PLAIN_WARNING` where a host reads ``stack_plain_http`` as on (access.py's rule)."""
     found = []
     if hostvars is not None:
         groups, hostvars = inventory.plain_groups(groups), inventory.HostVarsView(hostvars)
         if not domains.production(groups, hostvars):
             found = [f"{line} (refused in production)" for line in domains.failure_domain_problems(groups, hostvars)]
+        if any(access.host_access(hostvars, host)["plain"] for host in groups.get("all", [])):
+            found.append(PLAIN_WARNING)
     directory = os.path.join(str(inventory_dir or ""), "group_vars")
     if not inventory_dir or not os.path.isdir(directory):
         return found
