@@ -82,6 +82,7 @@ import datetime
 import hashlib
 import hmac
 import ipaddress
+import os
 
 import yaml
 from ansible.errors import AnsibleFilterError
@@ -392,15 +393,6 @@ def _host_tls_problems(hostvars, host, prefix, names, defaults):
             for problem in tls_problems(cert, key, names=[name for name in names if name], ca_pem=ca)]
 
 
-def _generated(path):
-    """A generated credential's content, None while the PKI step has not written it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def web_problems(groups, hostvars, model):
     """Preflight's check of the Prometheus and Alertmanager web ports, and of gossip: the
     basic-auth passwords, and the TLS files an inventory sets (with the host's address in
@@ -422,7 +414,8 @@ def web_problems(groups, hostvars, model):
                 # The generated one: the PKI step makes it after preflight when it is missing.
                 generated = value is UNSET
                 if generated:
-                    value = _generated(access.credential_path(found, tier.credential))
+                    path = access.credential_path(found, tier.credential)
+                    value = access.secret(found, tier.credential) if os.path.exists(path) else None
                 problem = not (generated and value is None) and secret_problem(value)
                 if problem:
                     problems.append(f"host {host}: {tier.password} {problem} (set it in the inventory's vault file, "
